@@ -15,20 +15,20 @@
 //
 // # State machine
 //
-//	            ok ×rise                       fail ×fall
-//	unhealthy ───────────▶ healthy/degraded ─────────────▶ unhealthy
-//	    ▲                        ▲    │
-//	    │ first probe fails       └────┘ ok/degraded: immediately
-//	 unknown ─── first probe answers ───▶ healthy/degraded
+//		            ok ×rise                       fail ×fall
+//		unhealthy ───────────▶ healthy/degraded ─────────────▶ unhealthy
+//		    ▲                        ▲    │
+//		    │ first probe fails       └────┘ ok/degraded: immediately
+//		 unknown ─── first probe answers ───▶ healthy/degraded
 //
-//   - healthy: answered within the slow threshold, not quieting down, has
-//     online executors.
-//   - degraded: answered, but slowly, or quieting down, or with no online
-//     executor. Eligible for new work only when no healthy controller is.
-//   - unhealthy: error, timeout, 5xx, or 503 while restarting, Fall times in
-//     a row (once suffices from unknown). Out of the pool until Rise
-//     probes in a row answer. Unhealthy controllers are re-probed every
-//     UnhealthyInterval instead of Interval.
+//	  - healthy: answered within the slow threshold, not quieting down, has
+//	    online executors.
+//	  - degraded: answered, but slowly, or quieting down, or with no online
+//	    executor. Eligible for new work only when no healthy controller is.
+//	  - unhealthy: error, timeout, 5xx, or 503 while restarting, Fall times in
+//	    a row (once suffices from unknown). Out of the pool until Rise
+//	    probes in a row answer. Unhealthy controllers are re-probed every
+//	    UnhealthyInterval instead of Interval.
 //
 // A X-Jenkins-Session different from the last one seen means the
 // controller restarted; it is logged, counted, recorded (restartCount) and
