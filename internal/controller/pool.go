@@ -129,7 +129,12 @@ type Pool struct {
 	byCluster map[string][]*Runtime // sorted by id
 	policies  map[policyKey]balance.Policy
 	bufs      sync.Pool
+	version   atomic.Uint64 // bumped by every Sync
 }
+
+// Version changes whenever Sync runs, so callers can cache what they
+// derive from the pool's configuration.
+func (p *Pool) Version() uint64 { return p.version.Load() }
 
 type policyKey struct{ cluster, strategy string }
 
@@ -186,6 +191,7 @@ func (p *Pool) Sync(all []Synced) (removed []*Runtime) {
 	for _, rs := range p.byCluster {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].ID() < rs[j].ID() })
 	}
+	p.version.Add(1)
 	return removed
 }
 
@@ -260,6 +266,32 @@ func (p *Pool) Pick(cluster, strategy string) (*Runtime, error) {
 // Failover chooses the best controller of cluster other than currentID.
 func (p *Pool) Failover(cluster string, currentID int64) (*Runtime, error) {
 	return p.pick(cluster, "", currentID)
+}
+
+// PickOther chooses the least-loaded eligible controller of cluster that
+// is none of exclude (a retry after exclude failed).
+func (p *Pool) PickOther(cluster string, exclude ...int64) (*Runtime, error) {
+	p.mu.RLock()
+	rs := p.byCluster[cluster]
+	p.mu.RUnlock()
+	bp := p.bufs.Get().(*[]balance.Candidate)
+	defer p.bufs.Put(bp)
+	cands := (*bp)[:0]
+	for _, r := range rs {
+		c := r.Candidate()
+		for _, id := range exclude {
+			if c.ID == id {
+				c.Active = false
+			}
+		}
+		cands = append(cands, c)
+	}
+	*bp = cands
+	idx, ok := balance.Failover(cands, 0)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", balance.ErrNoneEligible, balance.Explain(cands))
+	}
+	return rs[idx], nil
 }
 
 func (p *Pool) pick(cluster, strategy string, exclude int64) (*Runtime, error) {

@@ -123,3 +123,7 @@ func (m *Metrics) countRequests(next http.RoundTripper) http.RoundTripper {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Requests is jenkins_requests_total, for other code that sends requests
+// to controllers (the front door) to count into.
+func (m *Metrics) Requests() *prometheus.CounterVec { return m.requests }

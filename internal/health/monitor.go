@@ -361,3 +361,11 @@ func (m *Monitor) record(ctx context.Context, r *controller.Runtime, res Result)
 		m.log.Error("record health", "controller", res.Name, "err", err)
 	}
 }
+
+// Expedite makes controller id due for a probe now (the front door calls
+// it when passive health took the controller out of the pool).
+func (m *Monitor) Expedite(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tracker(id).next = time.Time{}
+}

@@ -33,6 +33,8 @@ type Config struct {
 	// Agents is the number of simulated agents ("agent-1", …) besides the
 	// built-in node. Default: 0.
 	Agents int
+	// AgentPrefix names the agents: AgentPrefix+"1", …. Default: "agent-".
+	AgentPrefix string
 	// Executors is the number of executors on every node, built-in included.
 	// Default: 2.
 	Executors int
@@ -204,6 +206,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Agents < 0 {
 		c.Agents = 0
+	}
+	if c.AgentPrefix == "" {
+		c.AgentPrefix = "agent-"
 	}
 	if c.Executors <= 0 {
 		c.Executors = 2

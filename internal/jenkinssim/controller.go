@@ -95,7 +95,7 @@ func New(cfg Config) (*Controller, error) {
 	c.newProcess()
 	c.nodes = append(c.nodes, &node{executors: make([]*build, cfg.Executors)})
 	for i := 1; i <= cfg.Agents; i++ {
-		c.nodes = append(c.nodes, &node{name: "agent-" + strconv.Itoa(i), executors: make([]*build, cfg.Executors), secret: randomHex(32)})
+		c.nodes = append(c.nodes, &node{name: cfg.AgentPrefix + strconv.Itoa(i), executors: make([]*build, cfg.Executors), secret: randomHex(32)})
 	}
 	jobs := cfg.Jobs
 	if cfg.DataDir != "" {

@@ -109,6 +109,9 @@ func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, 
 			c.admin(w, r, segs[0])
 			return
 		}
+	case "wsagents":
+		c.wsAgent(w, r)
+		return
 	case "tcpSlaveAgentListener":
 		h := w.Header()
 		port := strconv.Itoa(c.AgentPort())
