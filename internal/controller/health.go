@@ -42,3 +42,13 @@ func (s *Store) RecordHealth(ctx context.Context, id int64, r HealthRecord) erro
 	}
 	return mustAffect(res, "record health of instance %d: %w", id)
 }
+
+// SetDraining starts or ends draining of the instance with id. It leaves
+// updatedAt alone: draining is operation, not configuration.
+func (s *Store) SetDraining(ctx context.Context, id int64, draining bool) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE controllers SET draining = ? WHERE id = ?`), draining, id)
+	if err != nil {
+		return fmt.Errorf("set draining of instance %d: %w", id, err)
+	}
+	return mustAffect(res, "set draining of instance %d: %w", id)
+}

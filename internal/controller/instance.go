@@ -54,6 +54,9 @@ type Instance struct {
 	CurrentLoad     int          `json:"currentLoad"`
 	Version         string       `json:"version"` // Jenkins version, X-Jenkins header
 	RestartCount    int          `json:"restartCount"`
+	// Draining controllers get no new sessions or builds; what they run
+	// finishes (POST /api/v1/instances/{id}/drain and /undrain).
+	Draining bool `json:"draining"`
 	// JenkinsSession is the X-Jenkins-Session the controller last answered
 	// with; it changes when Jenkins restarts.
 	JenkinsSession string `json:"-"`

@@ -176,6 +176,7 @@ func (p *Pool) Sync(all []Synced) (removed []*Runtime) {
 		}
 		r.inst.Store(&inst)
 		r.token.Store(&tok)
+		r.draining.Store(inst.Draining)
 	}
 	for id, r := range p.byID {
 		if !seen[id] {

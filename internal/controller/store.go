@@ -61,7 +61,7 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 
 const columns = `id, name, url, username, description, api_token, is_primary, cluster_id,
 	load_balancer_url, priority, health_check_url, max_connections, is_active, created_at, updated_at,
-	health_status, last_health_check, last_error, current_load, version, jenkins_session, restart_count`
+	health_status, last_health_check, last_error, current_load, version, jenkins_session, restart_count, draining`
 
 // queryer is what reads run on: the pool or a transaction.
 type queryer interface {
@@ -74,7 +74,7 @@ func scanInstance(row interface{ Scan(...any) error }) (Instance, error) {
 	var checked sql.NullTime
 	err := row.Scan(&i.ID, &i.Name, &i.URL, &i.Username, &i.Description, &i.sealedToken, &i.IsPrimary, &i.ClusterID,
 		&i.LoadBalancerURL, &i.Priority, &i.HealthCheckURL, &i.MaxConnections, &i.IsActive, &i.CreatedAt, &i.UpdatedAt,
-		&i.HealthStatus, &checked, &i.LastError, &i.CurrentLoad, &i.Version, &i.JenkinsSession, &i.RestartCount)
+		&i.HealthStatus, &checked, &i.LastError, &i.CurrentLoad, &i.Version, &i.JenkinsSession, &i.RestartCount, &i.Draining)
 	if err != nil {
 		return Instance{}, err
 	}

@@ -224,7 +224,7 @@ func testJSON(t *testing.T, f fixture) {
 	}
 	want := []string{"id", "name", "url", "username", "description", "isPrimary", "clusterId", "loadBalancerUrl",
 		"priority", "healthCheckUrl", "maxConnections", "isActive", "hasApiToken", "createdAt", "updatedAt",
-		"healthStatus", "lastHealthCheck", "currentLoad", "version", "restartCount"}
+		"healthStatus", "lastHealthCheck", "currentLoad", "version", "restartCount", "draining"}
 	for _, k := range want {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON %s: missing key %q", b, k)

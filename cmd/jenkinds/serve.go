@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/proxy"
+	"github.com/jenkinds/jenkinds/internal/server"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run jenkinds: admin API, health monitor, metrics", run: runServe})
+}
+
+const serveHelp = `
+Runs jenkinds: the controller registry and its admin API (/api/v1, behind
+the admin token), the health monitor, /metrics, /healthz and /readyz, and —
+with --proxy-listen — the front door that serves the controllers' UI, API
+and agents with sticky sessions and sub-second failover. On SIGTERM it stops
+accepting, finishes in-flight requests and closes WebSockets cleanly.
+
+Every flag can also be set by an environment variable (flags win):
+  --listen           JENKINDS_LISTEN
+  --data-dir         JENKINDS_DATA_DIR
+  --database         JENKINDS_DATABASE
+  --health-interval  HEALTH_CHECK_INTERVAL   (milliseconds, as in the seed)
+  --health-timeout   HEALTH_CHECK_TIMEOUT    (milliseconds)
+  --proxy-listen     JENKINDS_PROXY_LISTEN
+  --tls-cert/--tls-key  JENKINDS_TLS_CERT / JENKINDS_TLS_KEY
+  --log-format       JENKINDS_LOG_FORMAT
+  --log-level        JENKINDS_LOG_LEVEL
+Secrets: JENKINDS_SECRET_KEY (else <data-dir>/secret.key is created, 0600)
+and JENKINDS_ADMIN_TOKEN (else <data-dir>/admin.token is created, 0600, and
+printed once).
+
+Examples:
+  jenkinds serve
+  jenkinds serve --database postgres://jenkinds@db/jenkinds --listen :7070
+  jenkinds serve --proxy-listen :8080 --tls-cert cert.pem --tls-key key.pem`
+
+// serveFlags are the flags serve and demo share.
+type serveFlags struct {
+	listen, dataDir, database string
+	intervalMs, timeoutMs     int
+	unhealthyMs               int
+	rise, fall                int
+	logFormat, logLevel       string
+	envErr                    error
+
+	proxyListen, defaultCluster string
+	hedgeAfter, passiveWindow   time.Duration
+	tryBudget, passiveFailures  int
+	tlsCert, tlsKey, agentHost  string
+	accessLog                   bool
+}
+
+func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
+	str := func(name string, def string) string {
+		if v := env.getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	num := func(name string, def int) int {
+		v := env.getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			f.envErr = fmt.Errorf("%w: environment variable %s=%q: must be a positive whole number of milliseconds", errUsage, name, v)
+			return def
+		}
+		return n
+	}
+	fs.StringVar(&f.listen, "listen", str("JENKINDS_LISTEN", "127.0.0.1:7070"), "address of the admin API and /metrics")
+	fs.StringVar(&f.dataDir, "data-dir", str("JENKINDS_DATA_DIR", "./jenkinds-data"), "directory for the SQLite database, the secret key and the admin token")
+	fs.StringVar(&f.database, "database", str("JENKINDS_DATABASE", ""), "database URL: a SQLite file path, or postgres://… for PostgreSQL (default: <data-dir>/jenkinds.db)")
+	fs.IntVar(&f.intervalMs, "health-interval", num("HEALTH_CHECK_INTERVAL", 30000), "milliseconds between health checks of a reachable controller")
+	fs.IntVar(&f.timeoutMs, "health-timeout", num("HEALTH_CHECK_TIMEOUT", 5000), "milliseconds one health check may take")
+	fs.IntVar(&f.unhealthyMs, "health-unhealthy-interval", 5000, "milliseconds between checks of an unhealthy controller")
+	fs.IntVar(&f.rise, "health-rise", 2, "good checks in a row that bring an unhealthy controller back")
+	fs.IntVar(&f.fall, "health-fall", 2, "failed checks in a row that make a controller unhealthy")
+	fs.StringVar(&f.proxyListen, "proxy-listen", str("JENKINDS_PROXY_LISTEN", ""), "address of the front door that proxies the controllers' UI, API and agents, e.g. :8080 (default: no front door)")
+	fs.StringVar(&f.defaultCluster, "proxy-default-cluster", str("JENKINDS_PROXY_DEFAULT_CLUSTER", "default"), "cluster of requests whose Host matches no cluster's loadBalancerUrl")
+	fs.DurationVar(&f.hedgeAfter, "proxy-hedge-after", 500*time.Millisecond, "send a short idempotent API request also to another controller when no answer came within this (negative: never)")
+	fs.IntVar(&f.tryBudget, "proxy-try-budget", 3, "most controllers one request is tried on")
+	fs.IntVar(&f.passiveFailures, "proxy-passive-failures", 3, "failures within --proxy-passive-window that take a controller out of the pool")
+	fs.DurationVar(&f.passiveWindow, "proxy-passive-window", 10*time.Second, "window of --proxy-passive-failures")
+	fs.StringVar(&f.agentHost, "agent-host", str("JENKINDS_AGENT_HOST", "127.0.0.1"), "host the per-controller TCP agent ports listen on and advertise")
+	fs.StringVar(&f.tlsCert, "tls-cert", str("JENKINDS_TLS_CERT", ""), "certificate file: serve the front door over HTTPS")
+	fs.StringVar(&f.tlsKey, "tls-key", str("JENKINDS_TLS_KEY", ""), "private key file of --tls-cert")
+	fs.BoolVar(&f.accessLog, "access-log", false, "log every request through the front door")
+	fs.StringVar(&f.logFormat, "log-format", str("JENKINDS_LOG_FORMAT", "text"), "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", str("JENKINDS_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
+}
+
+func (f *serveFlags) config() (server.Config, error) {
+	if f.envErr != nil {
+		return server.Config{}, f.envErr
+	}
+	ms := func(name string, v int) (time.Duration, error) {
+		if v <= 0 {
+			return 0, fmt.Errorf("%w: --%s %d: must be a positive number of milliseconds", errUsage, name, v)
+		}
+		return time.Duration(v) * time.Millisecond, nil
+	}
+	cfg := server.Config{Listen: f.listen, DataDir: f.dataDir, Database: f.database}
+	var err error
+	if cfg.Health.Interval, err = ms("health-interval", f.intervalMs); err != nil {
+		return cfg, err
+	}
+	if cfg.Health.Timeout, err = ms("health-timeout", f.timeoutMs); err != nil {
+		return cfg, err
+	}
+	if cfg.Health.UnhealthyInterval, err = ms("health-unhealthy-interval", f.unhealthyMs); err != nil {
+		return cfg, err
+	}
+	cfg.Health.Rise, cfg.Health.Fall = f.rise, f.fall
+	cfg.ProxyListen, cfg.TLSCert, cfg.TLSKey = f.proxyListen, f.tlsCert, f.tlsKey
+	cfg.Proxy = proxy.Config{
+		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget,
+		PassiveFailures: f.passiveFailures, PassiveWindow: f.passiveWindow, AgentHost: f.agentHost, AccessLog: f.accessLog,
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return cfg, nil
+}
+
+func (f *serveFlags) logger(env *environment) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: must be debug, info, warn or error", errUsage, f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: must be text or json", errUsage, f.logFormat)
+}
+
+func runServe(ctx context.Context, args []string, env *environment) error {
+	fs := newFlagSet(env, "serve", "[flags]", serveHelp)
+	var f serveFlags
+	addServeFlags(fs, env, &f)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	log, err := f.logger(env)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg, env.getenv, log)
+	if err != nil {
+		return err
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	if srv.TokenCreated {
+		fmt.Fprintf(env.stdout, "Generated the admin token (stored in %s/admin.token, shown only now):\n  %s\n", cfg.DataDir, srv.AdminToken)
+	}
+	fmt.Fprintf(env.stdout, "jenkinds admin API on http://%s/api/v1 (metrics on /metrics)\n", addr)
+	if pa := srv.ProxyAddr(); pa != "" {
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(env.stdout, "front door on %s://%s/\n", scheme, pa)
+	}
+	return srv.Run(ctx)
+}

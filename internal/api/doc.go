@@ -1,0 +1,65 @@
+// Package api is jenkinds' admin REST API: registering Jenkins controllers
+// ("instances"), asking which one should get work, and running health
+// checks, plus the probes an orchestrator needs. New builds it as one
+// http.Handler from small interfaces (Registry, Checker, Picker, Prober)
+// that the server wires to the real services.
+//
+// # Routes
+//
+// Everything under /api/v1 needs "Authorization: Bearer <admin token>"
+// (package auth), unknown paths there included; the probes do not.
+// openapi.json, embedded and served at /api/v1/openapi.json, describes
+// every route, body and error; a test keeps it and the routes in step.
+//
+//	POST   /api/v1/instances                        register → 201, Location, the instance
+//	GET    /api/v1/instances[?clusterId=]           list (a JSON array, [] when empty)
+//	GET    /api/v1/instances/{id}                   one instance
+//	PATCH  /api/v1/instances/{id}                   change the fields given → the instance
+//	DELETE /api/v1/instances/{id}                   remove → 204
+//	GET    /api/v1/instances/{id}/stats             stored and live figures (200 with "error" when Jenkins is down)
+//	POST   /api/v1/instances/test-connection        try a URL and credentials → {success, version, message}
+//	GET    /api/v1/optimal-instance?clusterId=&strategy=   the instance to use (Picker.Optimal)
+//	GET    /api/v1/clusters                         instances grouped by cluster, with totals
+//	GET    /api/v1/clusters/{clusterId}/primary     the cluster's primary (Picker.Primary)
+//	POST   /api/v1/clusters/{clusterId}/failover    {"currentInstanceId": N} → the instance to use instead
+//	POST   /api/v1/health-checks[?clusterId=]       check now → the results
+//	GET    /api/v1/openapi.json                     the OpenAPI 3.0 document
+//	GET    /healthz                                 200 {"status":"ok"} while the process serves
+//	GET    /readyz                                  200 {"status":"ready"}, or 503 not_ready with the reason
+//	GET    /metrics                                 Config.Metrics, when set
+//
+// Bodies and answers are JSON with camelCase fields. An instance renders
+// as controller.Instance does: never its API token, only hasApiToken.
+//
+// # Errors
+//
+// Every error is {"error":{"code":"…","message":"…","field":"…"}}, field
+// only when one field, query or path parameter is at fault. classify is
+// the one place that maps an error to a status:
+//
+//	*controller.ValidationError         400 invalid_field, with its field
+//	wrong JSON type of a field          400 invalid_field, "priority must be an integer, not a string"
+//	unknown JSON field                  400 unknown_field, listing the fields the endpoint takes
+//	empty, malformed or non-object body 400 invalid_json
+//	bad id, unknown query parameter     400 invalid_parameter ("id must be a positive integer")
+//	balance.ErrUnknownStrategy          400 unknown_strategy, naming the valid ones
+//	no or wrong admin token             401 unauthorized, WWW-Authenticate: Bearer realm="jenkinds"
+//	controller.ErrNotFound, no route    404 not_found
+//	a route's other method              405 method_not_allowed, Allow
+//	*controller.ConflictError           409 conflict, with its field
+//	body over Config.MaxBodyBytes       413 body_too_large
+//	Content-Type other than JSON        415 unsupported_media_type
+//	balance.ErrNoneEligible             503 no_eligible_instance, Retry-After: 5
+//	context canceled / deadline         503 canceled / 504 timeout
+//	anything else                       500 internal: a generic message; the error goes to the log
+//
+// No request, however malformed, gets a 500: those are the server's own
+// faults.
+//
+// # Secrets
+//
+// An instance's API token goes in (create, update, test-connection) and
+// never comes out: not in an answer, an error message or a log line. Error
+// messages about a body name fields, never their values; instances and
+// patches are logged through their LogValue methods, which redact tokens.
+package api

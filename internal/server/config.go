@@ -1,0 +1,109 @@
+// Package server wires jenkinds together: storage, secrets, the registry,
+// the runtime pool, the health monitor, the admin API and metrics. It holds
+// no logic of its own beyond adapting one package to another.
+package server
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/health"
+	"github.com/jenkinds/jenkinds/internal/proxy"
+)
+
+// Config is the configuration of `jenkinds serve`.
+type Config struct {
+	// Listen is the address of the admin API and /metrics. Default:
+	// "127.0.0.1:7070".
+	Listen string
+	// DataDir holds the SQLite database, the secret key file and the admin
+	// token file. Default: "./jenkinds-data".
+	DataDir string
+	// Database is the database URL: a SQLite path or sqlite:// URL, or
+	// postgres://… for PostgreSQL. Default: "<DataDir>/jenkinds.db".
+	Database string
+	// Health tunes the health monitor. Defaults: see health.Config
+	// (interval 30s, timeout 5s, unhealthy re-probe 5s, rise 2, fall 2).
+	Health health.Config
+	// SyncInterval is how often the registry is re-read from the database,
+	// to see changes made by other replicas. Default: 5s.
+	SyncInterval time.Duration
+	// ShutdownTimeout bounds the graceful shutdown. Default: 15s.
+	ShutdownTimeout time.Duration
+
+	// ProxyListen is the front door's address; "" runs no front door.
+	// Default: "".
+	ProxyListen string
+	// Proxy tunes the front door. Defaults: see proxy.Config.
+	Proxy proxy.Config
+	// TLSCert and TLSKey serve the front door over TLS. Default: plain HTTP.
+	TLSCert, TLSKey string
+	// MaxHeaderBytes bounds request headers on the front door. Default: 64 KiB.
+	MaxHeaderBytes int
+}
+
+// Default returns the configuration with every default set.
+func Default() Config {
+	return Config{Listen: "127.0.0.1:7070", DataDir: "./jenkinds-data"}
+}
+
+// withDefaults fills what is unset.
+func (c Config) withDefaults() Config {
+	d := Default()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.DataDir == "" {
+		c.DataDir = d.DataDir
+	}
+	if c.Database == "" {
+		c.Database = filepath.Join(c.DataDir, "jenkinds.db")
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 5 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	return c
+}
+
+// Validate reports the first configuration error, naming the setting and
+// the rule.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: must be host:port, e.g. 127.0.0.1:7070", c.Listen)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return fmt.Errorf("data-dir: must not be empty")
+	}
+	if c.ProxyListen != "" {
+		if _, _, err := net.SplitHostPort(c.ProxyListen); err != nil {
+			return fmt.Errorf("proxy-listen %q: must be host:port, e.g. :8080", c.ProxyListen)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key: give both or neither")
+	}
+	if err := c.Proxy.Validate(); err != nil {
+		return err
+	}
+	h := c.Health
+	switch {
+	case h.Interval < 0 || (h.Interval > 0 && h.Interval < 100*time.Millisecond):
+		return fmt.Errorf("health interval %s: must be at least 100ms", h.Interval)
+	case h.Timeout < 0 || (h.Timeout > 0 && h.Timeout < 10*time.Millisecond):
+		return fmt.Errorf("health timeout %s: must be at least 10ms", h.Timeout)
+	case h.Interval > 0 && h.Timeout > h.Interval:
+		return fmt.Errorf("health timeout %s: must not exceed the interval %s", h.Timeout, h.Interval)
+	case h.Rise < 0 || h.Fall < 0 || h.Rise > 100 || h.Fall > 100:
+		return fmt.Errorf("health rise/fall: must be between 1 and 100")
+	}
+	return nil
+}

@@ -1,0 +1,400 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/proxy"
+)
+
+const adminToken = "test-admin-token-0123456789"
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type running struct {
+	t      *testing.T
+	srv    *Server
+	dir    string
+	admin  string
+	front  string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg Config) *running {
+	t.Helper()
+	dir := t.TempDir()
+	cfg.DataDir = dir
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.Health.Interval, cfg.Health.Timeout = time.Hour, time.Second
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	getenv := func(k string) string {
+		if k == "JENKINDS_ADMIN_TOKEN" {
+			return adminToken
+		}
+		return ""
+	}
+	srv, err := New(context.Background(), cfg, getenv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, srv: srv, dir: dir, admin: "http://" + addr, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	if pa := srv.ProxyAddr(); pa != "" {
+		r.front = "http://" + pa
+	}
+	go func() { r.done <- srv.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("Run: %v", err)
+		}
+		r.done <- nil
+	case <-time.After(20 * time.Second):
+		r.t.Errorf("Run did not return after cancel")
+	}
+}
+
+func (r *running) api(method, path string, body any, want int) []byte {
+	r.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, r.admin+path, rd)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		r.t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, data)
+	}
+	return data
+}
+
+func sims(t *testing.T, n int, token string) []*jenkinssim.Controller {
+	t.Helper()
+	cs, err := jenkinssim.StartFleet(jenkinssim.FleetConfig{Controllers: n, Template: jenkinssim.Config{Token: token, QuietPeriod: 0, Agents: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, c := range cs {
+			_ = c.Close()
+		}
+	})
+	return cs
+}
+
+func register(r *running, cs []*jenkinssim.Controller) {
+	for _, c := range cs {
+		r.api("POST", "/api/v1/instances", map[string]any{
+			"name": c.Name(), "url": strings.TrimSuffix(c.URL(), "/"), "username": "admin", "apiToken": c.Token(),
+		}, 201)
+	}
+}
+
+// A registered API token appears in no response, no log line, no metric
+// and no database file.
+func TestTokenNeverInPlainText(t *testing.T) {
+	t.Parallel()
+	const secretToken = "11PLAINTEXT-SECRET-TOKEN-42"
+	r := start(t, Config{ProxyListen: "127.0.0.1:0"})
+	cs := sims(t, 2, secretToken)
+	register(r, cs)
+	var bodies [][]byte
+	bodies = append(bodies,
+		r.api("GET", "/api/v1/instances", nil, 200),
+		r.api("GET", "/api/v1/instances/1", nil, 200),
+		r.api("GET", "/api/v1/instances/1/stats", nil, 200),
+		r.api("POST", "/api/v1/health-checks", nil, 200),
+		r.api("GET", "/api/v1/clusters", nil, 200),
+		r.api("GET", "/api/v1/optimal-instance?clusterId=default", nil, 200),
+		r.api("POST", "/api/v1/instances/test-connection", map[string]any{"url": cs[0].URL(), "username": "admin", "apiToken": secretToken}, 200),
+		r.api("POST", "/api/v1/instances/test-connection", map[string]any{"url": cs[0].URL(), "username": "admin", "apiToken": secretToken + "x"}, 200),
+		r.api("PATCH", "/api/v1/instances/2", map[string]any{"apiToken": secretToken, "description": "rotated"}, 200),
+		r.api("GET", "/metrics", nil, 200),
+	)
+	// Traffic through the front door, with a failing controller for error logs.
+	cs[1].FailWith(502, "")
+	for i := 0; i < 6; i++ {
+		req, _ := http.NewRequest("GET", r.front+"/api/json", nil)
+		req.SetBasicAuth("admin", secretToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			bodies = append(bodies, b)
+		}
+	}
+	cs[0].Down()
+	r.api("POST", "/api/v1/health-checks", nil, 200)
+	bodies = append(bodies, r.api("GET", "/metrics", nil, 200))
+	checkFiles(t, r.dir, secretToken) // with the WAL still there
+	r.stop()
+	checkFiles(t, r.dir, secretToken) // after the checkpoint on close
+
+	for i, b := range bodies {
+		if bytes.Contains(b, []byte(secretToken)) {
+			t.Errorf("response %d contains the token: %.300s", i, b)
+		}
+	}
+	if strings.Contains(r.logs.String(), secretToken) {
+		t.Errorf("logs contain the token")
+	}
+	if !strings.Contains(r.logs.String(), "controller") {
+		t.Fatalf("the logs captured nothing; the check would prove nothing: %q", r.logs.String())
+	}
+}
+
+func checkFiles(t *testing.T, dir, secret string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	sawDB := false
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sawDB = sawDB || (filepath.Base(f) == "jenkinds.db" && len(b) > 0)
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("%s contains the token in plain text", filepath.Base(f))
+		}
+	}
+	if !sawDB {
+		t.Fatalf("no database file among %v: the check would prove nothing", files)
+	}
+}
+
+func TestDownControllerLeavesOptimal(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{Health: healthFall(1)})
+	cs := sims(t, 2, "11tok")
+	register(r, cs)
+	r.api("POST", "/api/v1/health-checks", nil, 200)
+	cs[0].Down()
+	var res []struct{ Name, Status string }
+	_ = json.Unmarshal(r.api("POST", "/api/v1/health-checks", nil, 200), &res)
+	if len(res) != 2 || res[0].Status != "unhealthy" || res[1].Status != "healthy" {
+		t.Fatalf("checks: %+v", res)
+	}
+	for i := 0; i < 5; i++ {
+		var inst struct{ Name string }
+		_ = json.Unmarshal(r.api("GET", "/api/v1/optimal-instance?clusterId=default&strategy=round-robin", nil, 200), &inst)
+		if inst.Name != cs[1].Name() {
+			t.Fatalf("optimal: %s", inst.Name)
+		}
+	}
+	cs[1].Down()
+	r.api("POST", "/api/v1/health-checks", nil, 200)
+	r.api("GET", "/api/v1/optimal-instance?clusterId=default", nil, 503)
+}
+
+// SIGTERM (ctx cancelled): in-flight requests finish, new ones are
+// refused, WebSockets are closed.
+func TestGracefulDrain(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{ProxyListen: "127.0.0.1:0", Proxy: proxy.Config{HedgeAfter: -1}})
+	cs := sims(t, 1, "11tok")
+	register(r, cs)
+	r.api("POST", "/api/v1/health-checks", nil, 200)
+	r.srv.Proxy.RefreshAgents(context.Background())
+
+	// A WebSocket agent through the front door.
+	secret, _ := cs[0].AgentSecret("agent-1")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.front, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest("GET", r.front+"/wsagents/", nil)
+	for k, v := range map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13", "Node-Name": "agent-1", "Secret-Key": secret} {
+		req.Header.Set(k, v)
+	}
+	_ = req.Write(conn)
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, req); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if _, _, err := jenkinssim.ReadWSFrame(br); err != nil {
+		t.Fatal(err)
+	}
+
+	// A slow request in flight when the shutdown starts.
+	cs[0].Slow(300 * time.Millisecond)
+	type result struct {
+		code int
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", r.front+"/api/json", nil)
+		req.SetBasicAuth("admin", "11tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		inflight <- result{code: resp.StatusCode}
+	}()
+	eventually(t, "the request to be in flight", func() bool { return r.srv.Pool.Get(1).InFlight() == 1 })
+	r.cancel()
+	res := <-inflight
+	if res.err != nil || res.code != 200 {
+		t.Errorf("in-flight request during shutdown: %d %v", res.code, res.err)
+	}
+	// The WebSocket is closed by the shutdown.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := jenkinssim.ReadWSFrame(br); err == nil {
+		t.Errorf("WebSocket still open after shutdown")
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("WebSocket not closed by the shutdown")
+	}
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	r.done <- nil
+	if _, err := http.Get(r.front + "/api/json"); err == nil {
+		t.Errorf("the front door still accepts after shutdown")
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func TestDrainThroughAPIReachesFrontDoor(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{ProxyListen: "127.0.0.1:0"})
+	cs := sims(t, 2, "11tok")
+	register(r, cs)
+	r.api("POST", "/api/v1/health-checks", nil, 200)
+	r.api("POST", "/api/v1/instances/1/drain", nil, 200)
+	for i := 0; i < 10; i++ {
+		req, _ := http.NewRequest("GET", r.front+"/api/json", nil)
+		req.SetBasicAuth("admin", "11tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("X-Jenkins-Session") == cs[0].Session() {
+			t.Fatalf("request %d went to the drained controller", i)
+		}
+	}
+	r.api("POST", "/api/v1/instances/1/undrain", nil, 200)
+	if r.srv.Pool.Get(1).Draining() {
+		t.Errorf("undrain did not reach the pool")
+	}
+}
+
+func TestRotateKey(t *testing.T) {
+	t.Parallel()
+	r := start(t, Config{})
+	cs := sims(t, 1, "11tok-rotate")
+	register(r, cs)
+	r.stop()
+	before, err := os.ReadFile(filepath.Join(r.dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DataDir: r.dir}
+	res, err := Rotate(context.Background(), cfg, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resealed != 1 || res.OldKeyID == res.NewKeyID || res.NewKey != "" {
+		t.Errorf("rotate: %+v", res)
+	}
+	after, _ := os.ReadFile(filepath.Join(r.dir, "secret.key"))
+	if bytes.Equal(before, after) {
+		t.Errorf("the key file did not change")
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, nextKeyFile)); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", nextKeyFile, err)
+	}
+	// A new start opens the token with the new key.
+	srv, err := New(context.Background(), Config{DataDir: r.dir, Listen: "127.0.0.1:0"}, func(k string) string {
+		if k == "JENKINDS_ADMIN_TOKEN" {
+			return adminToken
+		}
+		return ""
+	}, Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.db.Close()
+	if tok, err := srv.Store.Token(context.Background(), 1); err != nil || tok != "11tok-rotate" {
+		t.Errorf("token after rotation: %q %v", tok, err)
+	}
+	// With the key in the environment, the new key must be given.
+	env := func(k string) string {
+		if k == "JENKINDS_SECRET_KEY" {
+			return strings.TrimSpace(string(after))
+		}
+		return ""
+	}
+	if _, err := Rotate(context.Background(), cfg, env); err == nil || !strings.Contains(err.Error(), "JENKINDS_NEW_SECRET_KEY") {
+		t.Errorf("env rotation without a new key: %v", err)
+	}
+}
