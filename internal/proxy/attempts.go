@@ -153,8 +153,11 @@ func (p *Proxy) hedged(req *http.Request, st *reqState, first *controller.Runtim
 	launch := func(idx int, rt *controller.Runtime) {
 		ctx, cancel := context.WithCancel(req.Context())
 		cancels[idx] = cancel
-		r := req.Clone(ctx)
-		if rt != first {
+		var r *http.Request
+		if rt == first {
+			r = req.WithContext(ctx) // shallow: the first attempt changes nothing
+		} else {
+			r = req.Clone(ctx)
 			p.retarget(r, first, rt)
 		}
 		go func() {

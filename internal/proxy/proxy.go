@@ -97,7 +97,7 @@ type reqState struct {
 	browser bool                // a browser session (no Authorization header)
 	hedge   bool                // short idempotent API request
 	replay  bool                // idempotent without a body: may go to another controller
-	front   *url.URL            // the front door's origin as the client sees it
+	in      *http.Request       // the client's request
 	served  *controller.Runtime // the controller that answered
 	start   time.Time
 }
@@ -111,8 +111,7 @@ func stateOf(r *http.Request) *reqState {
 
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{start: time.Now(), cluster: p.clusterFor(r.Host), browser: r.Header.Get("Authorization") == ""}
-	st.front = frontOrigin(r)
+	st := &reqState{start: time.Now(), cluster: p.clusterFor(r.Host), browser: r.Header.Get("Authorization") == "", in: r}
 	upgrade := r.Header.Get("Upgrade") != ""
 	idempotent := (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions) &&
 		(r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) && !upgrade
@@ -207,6 +206,17 @@ func (p *Proxy) unavailable(w http.ResponseWriter, r *http.Request, st *reqState
 	fmt.Fprintf(w, "jenkinds: no Jenkins controller of cluster %q can take this request now: %v\n", st.cluster, err)
 }
 
+// forwardedPort is the port the client connected to, for X-Forwarded-Port.
+func forwardedPort(r *http.Request) string {
+	if i := strings.LastIndexByte(r.Host, ':'); i >= 0 && !strings.Contains(r.Host[i:], "]") {
+		return r.Host[i+1:]
+	}
+	if r.TLS != nil {
+		return "443"
+	}
+	return "80"
+}
+
 // frontOrigin is the scheme://host the client used.
 func frontOrigin(r *http.Request) *url.URL {
 	scheme := "http"
@@ -234,14 +244,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateOf(pr.In)
 	pr.SetURL(p.target(st.rt))
 	pr.SetXForwarded()
-	port := st.front.Port()
-	if port == "" {
-		port = "80"
-		if st.front.Scheme == "https" {
-			port = "443"
-		}
-	}
-	pr.Out.Header.Set("X-Forwarded-Port", port)
+	pr.Out.Header["X-Forwarded-Port"] = []string{forwardedPort(pr.In)}
 	pr.Out.Header.Del("X-Real-Ip")
 }
 
@@ -271,7 +274,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	case http.StatusCreated, http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
 		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		if loc := resp.Header.Get("Location"); loc != "" {
-			resp.Header.Set("Location", p.rewriteLocation(loc, rt, st.front))
+			resp.Header.Set("Location", p.rewriteLocation(loc, rt, frontOrigin(st.in)))
 		}
 	}
 	for _, c := range resp.Header["Set-Cookie"] {
@@ -285,7 +288,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		p.setAffinity(resp, rt)
 	}
 	if strings.HasPrefix(resp.Request.URL.Path, strings.TrimSuffix(p.target(rt).Path, "/")+"/tcpSlaveAgentListener") {
-		p.tcp.rewriteHeaders(resp, rt, st.front)
+		p.tcp.rewriteHeaders(resp, rt, frontOrigin(st.in))
 	}
 	return nil
 }
