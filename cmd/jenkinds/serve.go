@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -162,6 +163,12 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	log, err := f.logger(env)
 	if err != nil {
 		return err
+	}
+	if env.getenv("GOGC") == "" {
+		// The front door allocates per request; collecting less often
+		// buys ~10-15% throughput for a few MiB more heap (measured with
+		// bench/proxy). GOGC in the environment overrides this.
+		debug.SetGCPercent(400)
 	}
 	srv, err := server.New(ctx, cfg, env.getenv, log)
 	if err != nil {

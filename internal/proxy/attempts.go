@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
@@ -122,6 +123,9 @@ func (p *Proxy) send(req *http.Request, rt *controller.Runtime, cluster string) 
 	if err != nil {
 		release()
 		return nil, err
+	}
+	if !retryStatus(resp.StatusCode) {
+		p.answered(rt)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		release() // a WebSocket holds no executor: do not count it as load
@@ -249,10 +253,20 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-// passiveState remembers a controller's recent failures.
+// passiveState remembers a controller's recent failures and when it last
+// answered.
 type passiveState struct {
-	mu    sync.Mutex
-	times []time.Time
+	mu     sync.Mutex
+	times  []time.Time
+	lastOK atomic.Int64 // unix nanos of the last response headers
+}
+
+func (p *Proxy) passiveFor(id int64) *passiveState {
+	if v, ok := p.passive.Load(id); ok {
+		return v.(*passiveState)
+	}
+	v, _ := p.passive.LoadOrStore(id, &passiveState{})
+	return v.(*passiveState)
 }
 
 // fail counts a failure against rt; enough of them in the window take it
@@ -264,14 +278,27 @@ func (p *Proxy) fail(ctx context.Context, rt *controller.Runtime, err error) {
 	p.countFailure(rt, err.Error())
 }
 
-// slow counts a hedged attempt that missed its deadline.
+// slow counts a hedged attempt that missed its deadline. A controller
+// that has not answered anything for two hedge deadlines while requests
+// wait on it is hung: it leaves the pool at once rather than after
+// PassiveFailures more deadlines.
 func (p *Proxy) slow(rt *controller.Runtime) {
-	p.countFailure(rt, fmt.Sprintf("no answer within %s", p.cfg.HedgeAfter))
+	why := fmt.Sprintf("no answer within %s", p.cfg.HedgeAfter)
+	last := p.passiveFor(rt.ID()).lastOK.Load()
+	if last != 0 && time.Since(time.Unix(0, last)) >= 2*p.cfg.HedgeAfter {
+		p.eject(rt, why+"; nothing answered for "+time.Since(time.Unix(0, last)).Round(time.Millisecond).String())
+		return
+	}
+	p.countFailure(rt, why)
+}
+
+// answered records that rt sent response headers.
+func (p *Proxy) answered(rt *controller.Runtime) {
+	p.passiveFor(rt.ID()).lastOK.Store(time.Now().UnixNano())
 }
 
 func (p *Proxy) countFailure(rt *controller.Runtime, why string) {
-	v, _ := p.passive.LoadOrStore(rt.ID(), &passiveState{})
-	ps := v.(*passiveState)
+	ps := p.passiveFor(rt.ID())
 	now := time.Now()
 	ps.mu.Lock()
 	keep := ps.times[:0]
@@ -286,13 +313,19 @@ func (p *Proxy) countFailure(rt *controller.Runtime, why string) {
 		ps.times = ps.times[:0]
 	}
 	ps.mu.Unlock()
-	if !eject || rt.Health() == balance.Unhealthy {
+	if eject {
+		p.eject(rt, fmt.Sprintf("%d failures within %s, the last: %s", p.cfg.PassiveFailures, p.cfg.PassiveWindow, why))
+	}
+}
+
+// eject takes rt out of the pool until the active monitor sees it rise.
+func (p *Proxy) eject(rt *controller.Runtime, why string) {
+	if rt.Health() == balance.Unhealthy {
 		return
 	}
-	rt.SetHealth(balance.Unhealthy, now)
+	rt.SetHealth(balance.Unhealthy, time.Now())
 	inst := rt.Instance()
-	p.log.Warn("controller taken out of the pool by passive health", "controller", inst.Name, "cluster", inst.ClusterID,
-		"failures", p.cfg.PassiveFailures, "window", p.cfg.PassiveWindow, "last", why)
+	p.log.Warn("controller taken out of the pool by passive health", "controller", inst.Name, "cluster", inst.ClusterID, "why", why)
 	if p.metrics != nil {
 		p.metrics.ejections.WithLabelValues(inst.Name, inst.ClusterID).Inc()
 	}

@@ -282,3 +282,23 @@ func TestDialFailureRetriedForPOST(t *testing.T) {
 		}
 	}
 }
+
+// A controller that answers nothing for two hedge deadlines leaves the
+// pool at its next missed deadline, without waiting for PassiveFailures.
+func TestHungControllerEjectedAtOnce(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 2, Config{HedgeAfter: 50 * time.Millisecond, PassiveFailures: 100})
+	for i := 0; i < 4; i++ { // both have answered recently
+		f.do("GET", "/api/json", "", token)
+	}
+	f.sims[0].Hang()
+	t.Cleanup(f.sims[0].Unhang)
+	// Keep sending until the hung one is out; every request must succeed.
+	eventually(t, "the hung controller to leave the pool", func() bool {
+		resp, _ := f.do("GET", "/api/json?tree=quietingDown", "", token)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request failed: %d", resp.StatusCode)
+		}
+		return f.pool.Get(1).Health() == balance.Unhealthy
+	})
+}

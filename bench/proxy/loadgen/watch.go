@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// watcher asks a proxy whether it has taken a backend out of its pool:
+// the proxy's own view, beside the traffic loadgen sees.
+type watcher interface {
+	// down reports whether the backend is out, and what took it out.
+	down(ctx context.Context) (out bool, how string, err error)
+}
+
+var (
+	_ watcher = haproxyWatch{}
+	_ watcher = jenkindsWatch{}
+)
+
+// parseWatch reads -watch: "haproxy:URL of the stats page" or "jenkinds:URL
+// of the admin API" (its token comes from JENKINDS_ADMIN_TOKEN). "" means
+// no watch (nil, nil).
+func parseWatch(spec, backend string, client *http.Client, getenv func(string) string) (watcher, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	if backend == "" {
+		return nil, errors.New("-watch needs -faulty: the backend to watch")
+	}
+	kind, arg, _ := strings.Cut(spec, ":")
+	u, err := url.Parse(arg)
+	if err != nil || u.Scheme != "http" {
+		return nil, fmt.Errorf("-watch %q: want haproxy:URL or jenkinds:URL with an http URL", spec)
+	}
+	if err := checkLoopback(u); err != nil {
+		return nil, fmt.Errorf("-watch %q: %w", spec, err)
+	}
+	switch kind {
+	case "haproxy":
+		return haproxyWatch{stats: arg, backend: backend, client: client}, nil
+	case "jenkinds":
+		token := getenv("JENKINDS_ADMIN_TOKEN")
+		if token == "" {
+			return nil, fmt.Errorf("-watch %q: set JENKINDS_ADMIN_TOKEN", spec)
+		}
+		return jenkindsWatch{admin: strings.TrimSuffix(arg, "/"), token: token, backend: backend, client: client}, nil
+	}
+	return nil, fmt.Errorf("-watch %q: want haproxy:URL or jenkinds:URL", spec)
+}
+
+// watchResult is when the proxy was first seen to have taken the backend
+// out.
+type watchResult struct {
+	at  time.Duration // from the start of the load; valid when seen
+	how string
+	// seen is false when the backend was still in when the watch ended,
+	// at until (from the start of the load); lastErr then says whether
+	// the watch itself failed.
+	seen    bool
+	until   time.Duration
+	lastErr error
+}
+
+// watch polls w every interval until it reports the backend out or stop
+// is closed.
+func watch(ctx context.Context, w watcher, start time.Time, interval time.Duration, stop <-chan struct{}) watchResult {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var res watchResult
+	for {
+		out, how, err := w.down(ctx)
+		if err != nil {
+			res.lastErr = err
+		} else if out {
+			at := time.Since(start)
+			return watchResult{at: at, how: how, seen: true, until: at}
+		}
+		select {
+		case <-t.C:
+		case <-stop:
+			res.until = time.Since(start)
+			return res
+		case <-ctx.Done():
+			res.until = time.Since(start)
+			return res
+		}
+	}
+}
+
+// haproxyWatch reads HAProxy's stats page as CSV (stats uri …;csv): the
+// server is out when its status is DOWN or MAINT.
+type haproxyWatch struct {
+	stats, backend string
+	client         *http.Client
+}
+
+func (h haproxyWatch) down(ctx context.Context) (bool, string, error) {
+	body, err := get(ctx, h.client, h.stats, nil)
+	if err != nil {
+		return false, "", err
+	}
+	status, err := haproxyStatus(body, h.backend)
+	if err != nil {
+		return false, "", fmt.Errorf("read %s: %w", h.stats, err)
+	}
+	if strings.HasPrefix(status, "DOWN") || strings.HasPrefix(status, "MAINT") {
+		return true, "checks", nil
+	}
+	return false, "", nil
+}
+
+// haproxyStatus finds the status column of server svname in HAProxy's CSV
+// stats (first line "# pxname,svname,…").
+func haproxyStatus(csvText []byte, svname string) (string, error) {
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(csvText), "# ")))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		return "", err
+	}
+	if len(rows) == 0 {
+		return "", errors.New("empty stats")
+	}
+	sv, st := -1, -1
+	for i, name := range rows[0] {
+		switch name {
+		case "svname":
+			sv = i
+		case "status":
+			st = i
+		}
+	}
+	if sv < 0 || st < 0 {
+		return "", errors.New("no svname or status column")
+	}
+	for _, row := range rows[1:] {
+		if len(row) > max(sv, st) && row[sv] == svname {
+			return row[st], nil
+		}
+	}
+	return "", fmt.Errorf("no server %q", svname)
+}
+
+// jenkindsWatch asks jenkinds' admin API: the controller is out when the
+// health monitor says unhealthy (GET /api/v1/instances), or when passive
+// health ejected it (jenkinds_proxy_ejections_total on /metrics).
+type jenkindsWatch struct {
+	admin, token, backend string
+	client                *http.Client
+}
+
+func (j jenkindsWatch) down(ctx context.Context) (bool, string, error) {
+	auth := http.Header{"Authorization": {"Bearer " + j.token}}
+	metrics, err := get(ctx, j.client, j.admin+"/metrics", auth)
+	if err != nil {
+		return false, "", err
+	}
+	if n := promCounter(metrics, "jenkinds_proxy_ejections_total", "instance", j.backend); n > 0 {
+		return true, "passive", nil
+	}
+	body, err := get(ctx, j.client, j.admin+"/api/v1/instances", auth)
+	if err != nil {
+		return false, "", err
+	}
+	var list []struct {
+		Name         string `json:"name"`
+		HealthStatus string `json:"healthStatus"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return false, "", fmt.Errorf("decode instances: %w", err)
+	}
+	for _, in := range list {
+		if in.Name == j.backend && in.HealthStatus == "unhealthy" {
+			return true, "checks", nil
+		}
+	}
+	return false, "", nil
+}
+
+// promCounter sums the samples of metric whose label has value, in the
+// Prometheus text format.
+func promCounter(text []byte, metric, label, value string) float64 {
+	var sum float64
+	want := label + `="` + value + `"`
+	sc := bufio.NewScanner(strings.NewReader(string(text)))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, want) {
+			continue
+		}
+		fields := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// get fetches url and returns its body; anything but 200 is an error.
+func get(ctx context.Context, client *http.Client, url string, header http.Header) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return body, nil
+}
