@@ -154,6 +154,26 @@ func LoadJobsFile(path string) ([]JobSpec, error) {
 	return jobs, nil
 }
 
+// LoadPluginsFile reads a JSON array of Plugin.
+func LoadPluginsFile(path string) ([]Plugin, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plugins file: %w", err)
+	}
+	var plugins []Plugin
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&plugins); err != nil {
+		return nil, fmt.Errorf("plugins file %s: expected a JSON array like [{\"shortName\":\"git\",\"longName\":\"Git plugin\",\"version\":\"5.7.0\"}]: %w", path, err)
+	}
+	for i, p := range plugins {
+		if p.ShortName == "" || p.Version == "" {
+			return nil, fmt.Errorf("plugins file %s: plugin %d: shortName and version are required", path, i)
+		}
+	}
+	return plugins, nil
+}
+
 func (j JobSpec) validate() error {
 	if j.Name == "" {
 		return fmt.Errorf("name: required")
