@@ -55,6 +55,7 @@ type serveFlags struct {
 
 	proxyListen, defaultCluster string
 	hedgeAfter, passiveWindow   time.Duration
+	headerTimeout               time.Duration
 	tryBudget, passiveFailures  int
 	tlsCert, tlsKey, agentHost  string
 	accessLog                   bool
@@ -90,6 +91,7 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.StringVar(&f.proxyListen, "proxy-listen", str("JENKINDS_PROXY_LISTEN", ""), "address of the front door that proxies the controllers' UI, API and agents, e.g. :8080 (default: no front door)")
 	fs.StringVar(&f.defaultCluster, "proxy-default-cluster", str("JENKINDS_PROXY_DEFAULT_CLUSTER", "default"), "cluster of requests whose Host matches no cluster's loadBalancerUrl")
 	fs.DurationVar(&f.hedgeAfter, "proxy-hedge-after", 500*time.Millisecond, "send a short idempotent API request also to another controller when no answer came within this (negative: never)")
+	fs.DurationVar(&f.headerTimeout, "proxy-response-header-timeout", 30*time.Second, "how long a request that is not hedged waits for a controller's response headers before it counts as failed")
 	fs.IntVar(&f.tryBudget, "proxy-try-budget", 3, "most controllers one request is tried on")
 	fs.IntVar(&f.passiveFailures, "proxy-passive-failures", 3, "failures within --proxy-passive-window that take a controller out of the pool")
 	fs.DurationVar(&f.passiveWindow, "proxy-passive-window", 10*time.Second, "window of --proxy-passive-failures")
@@ -125,7 +127,7 @@ func (f *serveFlags) config() (server.Config, error) {
 	cfg.Health.Rise, cfg.Health.Fall = f.rise, f.fall
 	cfg.ProxyListen, cfg.TLSCert, cfg.TLSKey = f.proxyListen, f.tlsCert, f.tlsKey
 	cfg.Proxy = proxy.Config{
-		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget,
+		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget, ResponseHeaderTimeout: f.headerTimeout,
 		PassiveFailures: f.passiveFailures, PassiveWindow: f.passiveWindow, AgentHost: f.agentHost, AccessLog: f.accessLog,
 	}
 	if err := cfg.Validate(); err != nil {

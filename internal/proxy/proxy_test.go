@@ -302,3 +302,40 @@ func TestHungControllerEjectedAtOnce(t *testing.T) {
 		return f.pool.Get(1).Health() == balance.Unhealthy
 	})
 }
+
+// Only registered controllers are ever dialled: an absolute-form request
+// line naming another host still goes to a controller of the cluster.
+func TestNotAnOpenProxy(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 1, Config{})
+	evil, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Close()
+	var dialled atomic.Bool
+	go func() {
+		if c, err := evil.Accept(); err == nil {
+			dialled.Store(true)
+			c.Close()
+		}
+	}()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt := "GET http://" + evil.Addr().String() + "/api/json HTTP/1.1\r\nHost: " + evil.Addr().String() + "\r\nAuthorization: Basic YWRtaW46MTF0b2s=\r\nConnection: close\r\n\r\n"
+	if _, err := conn.Write([]byte(fmt)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf)
+	if !strings.Contains(string(buf[:n]), "X-Jenkins-Session: "+f.sims[0].Session()) {
+		t.Errorf("absolute-form request not served by the registered controller: %q", buf[:n])
+	}
+	if dialled.Load() {
+		t.Errorf("the proxy dialled a host that is not a registered controller")
+	}
+}

@@ -4,10 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -397,4 +405,54 @@ func TestRotateKey(t *testing.T) {
 	if _, err := Rotate(context.Background(), cfg, env); err == nil || !strings.Contains(err.Error(), "JENKINDS_NEW_SECRET_KEY") {
 		t.Errorf("env rotation without a new key: %v", err)
 	}
+}
+
+func TestFrontDoorTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	r := start(t, Config{ProxyListen: "127.0.0.1:0", TLSCert: cert, TLSKey: key})
+	cs := sims(t, 1, "11tok")
+	register(r, cs)
+	r.api("POST", "/api/v1/health-checks", nil, 200)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	front := strings.Replace(r.front, "http://", "https://", 1)
+	req, _ := http.NewRequest("POST", front+"/job/hello/build", nil)
+	req.SetBasicAuth("admin", "11tok")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// Jenkins learns the scheme from X-Forwarded-Proto; Location comes back https.
+	if resp.StatusCode != 201 || !strings.HasPrefix(resp.Header.Get("Location"), front+"/queue/item/") {
+		t.Errorf("over TLS: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Go's TLS server answers plain HTTP with a bare 400.
+	if resp, err := http.Get(r.front + "/api/json"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("plain HTTP on the TLS front door: %d", resp.StatusCode)
+		}
+	}
+}
+
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(priv)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
 }
