@@ -43,6 +43,17 @@ type Config struct {
 	// MaxBodyBytes is the largest request body accepted; larger ones get
 	// 413. Default: 1 MiB.
 	MaxBodyBytes int64
+
+	// BuildClusters is the build cluster registry behind
+	// /api/v1/buildClusters. Default: nil, those routes answer 501
+	// not_enabled.
+	BuildClusters BuildClusters
+	// BuildRouter and BuildQueue route and queue pipeline builds (POST
+	// /api/v1/builds, GET /api/v1/queue/jobs/{id}); JobLogs reads the logs
+	// workers upload. Default: nil, those routes answer 501 not_enabled.
+	BuildRouter BuildRouter
+	BuildQueue  BuildQueue
+	JobLogs     JobLogs
 }
 
 // Validate says which required field is missing.
@@ -80,6 +91,10 @@ type handler struct {
 	ready    func(context.Context) error
 	log      *slog.Logger
 	maxBody  int64
+	clusters BuildClusters
+	router   BuildRouter
+	queue    BuildQueue
+	logs     JobLogs
 
 	mux      *http.ServeMux // every route in routes
 	patterns []string       // what mux serves, "METHOD /path"
@@ -110,6 +125,10 @@ func New(cfg Config) (http.Handler, error) {
 		ready:    cfg.Ready,
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
+		clusters: cfg.BuildClusters,
+		router:   cfg.BuildRouter,
+		queue:    cfg.BuildQueue,
+		logs:     cfg.JobLogs,
 		mux:      http.NewServeMux(),
 		literal:  map[string][]string{},
 	}
@@ -168,6 +187,7 @@ func (h *handler) routes(metrics http.Handler) []route {
 		{"GET", "/healthz", h.handle(h.healthz)},
 		{"GET", "/readyz", h.handle(h.readyz)},
 	}
+	rs = append(rs, h.buildClusterRoutes()...)
 	if metrics != nil {
 		rs = append(rs, route{"GET", "/metrics", metrics})
 	}

@@ -23,6 +23,13 @@
 //	GET    /api/v1/clusters/{clusterId}/primary     the cluster's primary (Picker.Primary)
 //	POST   /api/v1/clusters/{clusterId}/failover    {"currentInstanceId": N} → the instance to use instead
 //	POST   /api/v1/health-checks[?clusterId=]       check now → the results
+//	POST   /api/v1/buildClusters                    register a build cluster → 201, Location …/buildClusters/{name}?scmContext=
+//	GET    /api/v1/buildClusters[?name=&scmContext=&active=true]   list the records
+//	GET|PUT|DELETE /api/v1/buildClusters/{name}[?scmContext=]      one record; change (fields given); remove → 204
+//	POST   /api/v1/buildClusters/{name}/keys        add a worker public key (rotation) → the record
+//	DELETE /api/v1/buildClusters/{name}/keys/{kid}  retire a worker key → the record
+//	POST   /api/v1/builds                           pipeline build: route to a build cluster and queue → 201 PipelineBuild
+//	GET    /api/v1/queue/jobs/{id}[/log?attempt=]   a pipeline build's queue job; what its workers uploaded of its log
 //	GET    /api/v1/openapi.json                     the OpenAPI 3.0 document
 //	GET    /healthz                                 200 {"status":"ok"} while the process serves
 //	GET    /readyz                                  200 {"status":"ready"}, or 503 not_ready with the reason
@@ -38,18 +45,25 @@
 // the one place that maps an error to a status:
 //
 //	*controller.ValidationError         400 invalid_field, with its field
+//	*buildcluster.ValidationError       400 invalid_field (422 external_without_organizations for an external cluster without)
+//	*buildcluster.YAMLError             400 invalid_yaml, field yaml
 //	wrong JSON type of a field          400 invalid_field, "priority must be an integer, not a string"
 //	unknown JSON field                  400 unknown_field, listing the fields the endpoint takes
 //	empty, malformed or non-object body 400 invalid_json
 //	bad id, unknown query parameter     400 invalid_parameter ("id must be a positive integer")
 //	balance.ErrUnknownStrategy          400 unknown_strategy, naming the valid ones
 //	no or wrong admin token             401 unauthorized, WWW-Authenticate: Bearer realm="jenkinds"
-//	controller.ErrNotFound, no route    404 not_found
+//	buildcluster.ErrUnauthorized        403 build_cluster_forbidden: the organization may not use the named cluster
+//	controller.ErrNotFound, no route    404 not_found (and buildcluster.ErrNotFound, ErrKeyNotFound, queue.ErrNotFound)
 //	a route's other method              405 method_not_allowed, Allow
-//	*controller.ConflictError           409 conflict, with its field
+//	*controller.ConflictError           409 conflict, with its field (and *buildcluster.ConflictError)
+//	*buildcluster.AmbiguousError        409 ambiguous_cluster, field scmContext
 //	body over Config.MaxBodyBytes       413 body_too_large
 //	Content-Type other than JSON        415 unsupported_media_type
+//	buildcluster.ErrUnknownCluster      422 unknown_build_cluster, field annotations
+//	no build cluster service configured 501 not_enabled
 //	balance.ErrNoneEligible             503 no_eligible_instance, Retry-After: 5
+//	buildcluster.ErrNoCandidate         503 no_build_cluster, Retry-After: 60
 //	context canceled / deadline         503 canceled / 504 timeout
 //	anything else                       500 internal: a generic message; the error goes to the log
 //

@@ -9,7 +9,9 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/auth"
 	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/queue"
 )
 
 // Error codes: the "code" of every error answer,
@@ -33,11 +35,24 @@ const (
 	CodeNotReady             = "not_ready"              // 503: /readyz: a dependency does not answer
 	CodeCanceled             = "canceled"               // 503: the request was canceled (client gone, or shutdown)
 	CodeTimeout              = "timeout"                // 504: a dependency did not answer in time
+
+	// Build clusters and pipeline builds (buildcluster's doc.go has the mapping).
+	CodeInvalidYAML                  = "invalid_yaml"                   // 400: the screwdriver.yaml does not parse (field yaml)
+	CodeBuildClusterForbidden        = "build_cluster_forbidden"        // 403: the pipeline's organization may not use the named cluster
+	CodeAmbiguousCluster             = "ambiguous_cluster"              // 409: the name has records for several scmContexts: name one
+	CodeExternalWithoutOrganizations = "external_without_organizations" // 422: an external cluster must list its organizations
+	CodeUnknownBuildCluster          = "unknown_build_cluster"          // 422: the annotation names no cluster of the scmContext
+	CodeNotEnabled                   = "not_enabled"                    // 501: the server runs without this service
+	CodeNoBuildCluster               = "no_build_cluster"               // 503: no active cluster may take the build now (see Retry-After)
 )
 
 // retryAfterNoneEligible is the Retry-After of no_eligible_instance, in
 // seconds: about one health-check round, after which the answer may differ.
 const retryAfterNoneEligible = "5"
+
+// retryAfterNoBuildCluster is the Retry-After of no_build_cluster: an
+// admin must activate or register a cluster, which takes longer.
+const retryAfterNoBuildCluster = "60"
 
 // problem is an error that knows its answer.
 type problem struct {
@@ -66,6 +81,9 @@ func classify(err error) *problem {
 		ve *controller.ValidationError
 		ce *controller.ConflictError
 	)
+	if p := classifyBuildCluster(err); p != nil {
+		return p
+	}
 	switch {
 	case errors.As(err, &p):
 		return p
@@ -89,6 +107,47 @@ func classify(err error) *problem {
 	return nil
 }
 
+// classifyBuildCluster maps the errors of the build cluster registry, its
+// router and the job queue, as buildcluster's doc.go recommends; nil for
+// any other error.
+func classifyBuildCluster(err error) *problem {
+	var (
+		ve  *buildcluster.ValidationError
+		ye  *buildcluster.YAMLError
+		ce  *buildcluster.ConflictError
+		ae  *buildcluster.AmbiguousError
+		qve *queue.ValidationError
+	)
+	switch {
+	// Before *ValidationError, which wraps it.
+	case errors.Is(err, buildcluster.ErrExternalWithoutOrganizations) && errors.As(err, &ve):
+		return &problem{http.StatusUnprocessableEntity, CodeExternalWithoutOrganizations, ve.Error(), ve.Field}
+	case errors.As(err, &ve):
+		return &problem{http.StatusBadRequest, CodeInvalidField, ve.Error(), ve.Field}
+	case errors.As(err, &ye):
+		return &problem{http.StatusBadRequest, CodeInvalidYAML, ye.Error(), "yaml"}
+	case errors.As(err, &ce):
+		return &problem{http.StatusConflict, CodeConflict, ce.Error(), ce.Field}
+	case errors.As(err, &ae):
+		return &problem{http.StatusConflict, CodeAmbiguousCluster, ae.Error(), "scmContext"}
+	case errors.Is(err, buildcluster.ErrConflict):
+		return &problem{http.StatusConflict, CodeConflict, err.Error(), ""}
+	case errors.Is(err, buildcluster.ErrNotFound), errors.Is(err, buildcluster.ErrKeyNotFound), errors.Is(err, queue.ErrNotFound):
+		return &problem{http.StatusNotFound, CodeNotFound, err.Error(), ""}
+	case errors.Is(err, buildcluster.ErrUnauthorized):
+		return &problem{http.StatusForbidden, CodeBuildClusterForbidden, err.Error(), "annotations"}
+	case errors.Is(err, buildcluster.ErrUnknownCluster):
+		return &problem{http.StatusUnprocessableEntity, CodeUnknownBuildCluster, err.Error(), "annotations"}
+	case errors.Is(err, buildcluster.ErrNoCandidate):
+		return &problem{http.StatusServiceUnavailable, CodeNoBuildCluster, err.Error(), ""}
+	case errors.As(err, &qve):
+		return &problem{http.StatusBadRequest, CodeInvalidField, qve.Error(), qve.Field}
+	case errors.Is(err, queue.ErrDuplicate):
+		return &problem{http.StatusConflict, CodeConflict, err.Error(), ""}
+	}
+	return nil
+}
+
 // fail answers r with err's status and error body. Internal errors get a
 // generic message; their details go to the log, which holds no secrets
 // because no error of this package, the registry or the Picker carries one.
@@ -102,6 +161,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.WarnContext(r.Context(), "api request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
 	case p.code == CodeNoEligibleInstance:
 		w.Header().Set("Retry-After", retryAfterNoneEligible)
+	case p.code == CodeNoBuildCluster:
+		w.Header().Set("Retry-After", retryAfterNoBuildCluster)
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message, body.Error.Field = p.code, p.message, p.field

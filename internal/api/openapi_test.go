@@ -15,7 +15,9 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/auth"
+	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/queue"
 )
 
 // openAPIDoc is the part of an OpenAPI document the tests read.
@@ -224,6 +226,14 @@ func TestOpenAPISchemas(t *testing.T) {
 		{"FailoverRequest", api.FailoverRequest{}},
 		{"CheckResult", api.CheckResult{}},
 		{"Status", api.Status{}},
+		{"BuildCluster", buildcluster.Cluster{}},
+		{"BuildClusterInput", buildcluster.CreateInput{}},
+		{"BuildClusterPatch", buildcluster.Patch{}},
+		{"PublicKey", buildcluster.PublicKey{}},
+		{"BuildRequest", api.BuildRequest{}},
+		{"BuildSpec", api.BuildSpec{}},
+		{"PipelineBuild", api.PipelineBuild{}},
+		{"QueueJob", queue.Job{}},
 	} {
 		s, ok := doc.Components.Schemas[tt.schema]
 		if !ok {

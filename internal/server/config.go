@@ -12,6 +12,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/proxy"
+	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
 
 // Config is the configuration of `jenkinds serve`.
@@ -43,6 +44,15 @@ type Config struct {
 	TLSCert, TLSKey string
 	// MaxHeaderBytes bounds request headers on the front door. Default: 64 KiB.
 	MaxHeaderBytes int
+
+	// Workers tunes the worker API of build clusters (lease TTL, long-poll
+	// cap, token rules). Defaults: see workerapi.Config (lease 60s, wait
+	// at most 50s, tokens at most 10m, leeway 30s).
+	Workers workerapi.Config
+	// QueueRescueInterval is how often expired leases go back to the
+	// queue: a dead worker's job waits at most its lease TTL plus this.
+	// Default: 15s.
+	QueueRescueInterval time.Duration
 }
 
 // Default returns the configuration with every default set.
@@ -93,6 +103,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Proxy.Validate(); err != nil {
 		return err
+	}
+	if err := c.Workers.Validate(); err != nil {
+		return err
+	}
+	if c.QueueRescueInterval < 0 {
+		return fmt.Errorf("queue rescue interval %s: must not be negative", c.QueueRescueInterval)
 	}
 	h := c.Health
 	switch {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,10 +26,13 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
+	"github.com/jenkinds/jenkinds/internal/queue"
 	"github.com/jenkinds/jenkinds/internal/secret"
+	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
 
 // Token is the admin token of every test server.
@@ -43,12 +47,18 @@ const Metrics = "# fake metrics\n"
 // Server is a running API.
 type Server struct {
 	*httptest.Server
-	DB      *db.DB
-	Store   *controller.Store
-	Handler http.Handler
-	Checker *Checker
-	Picker  *Picker
-	Prober  *Prober
+	DB    *db.DB
+	Store *controller.Store
+	// BuildClusters, Queue and JobLogs are the real build cluster registry,
+	// job queue and log store behind the build cluster routes; the router
+	// draws with math/rand.
+	BuildClusters *buildcluster.Store
+	Queue         *queue.Queue
+	JobLogs       *workerapi.LogStore
+	Handler       http.Handler
+	Checker       *Checker
+	Picker        *Picker
+	Prober        *Prober
 	// Logs holds the API's log, as text without times.
 	Logs *Buffer
 }
@@ -58,7 +68,7 @@ type Server struct {
 func Start(t testing.TB, e dbtest.Engine, configure ...func(*api.Config)) *Server {
 	t.Helper()
 	s := &Server{DB: e.Open(t), Checker: &Checker{}, Picker: &Picker{}, Prober: &Prober{}, Logs: &Buffer{}}
-	if err := s.DB.Migrate(context.Background(), controller.Migrations); err != nil {
+	if err := s.DB.Migrate(context.Background(), controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	sealer, err := secret.NewSealer(secret.GenerateKey())
@@ -66,6 +76,9 @@ func Start(t testing.TB, e dbtest.Engine, configure ...func(*api.Config)) *Serve
 		t.Fatal(err)
 	}
 	s.Store = controller.NewStore(s.DB, sealer, func() time.Time { return Now })
+	s.BuildClusters = buildcluster.NewStore(s.DB, func() time.Time { return Now })
+	s.Queue = queue.New(s.DB, queue.Options{Now: func() time.Time { return Now }})
+	s.JobLogs = workerapi.NewLogStore(s.DB, 0, func() time.Time { return Now })
 	cfg := api.Config{
 		Registry:   s.Store,
 		Checker:    s.Checker,
@@ -75,6 +88,11 @@ func Start(t testing.TB, e dbtest.Engine, configure ...func(*api.Config)) *Serve
 		Ready:      s.DB.Ready,
 		Metrics:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, Metrics) }),
 		Logger:     NewLogger(s.Logs),
+
+		BuildClusters: s.BuildClusters,
+		BuildRouter:   buildcluster.NewRouter(s.BuildClusters, rand.IntN),
+		BuildQueue:    s.Queue,
+		JobLogs:       s.JobLogs,
 	}
 	for _, c := range configure {
 		c(&cfg)
