@@ -1,0 +1,129 @@
+package dispatch_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/health"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
+	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+)
+
+// placedOn submits n builds and returns the controller of each one's
+// first attempt once it has one.
+func placedOn(t *testing.T, e *env, n int, req func(i int) dispatch.Request) []int64 {
+	t.Helper()
+	var out []int64
+	for i := range n {
+		b, err := e.svc.Submit(context.Background(), req(i))
+		if err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+		var got dispatch.Build
+		eventually(t, 10*time.Second, func() bool {
+			got = e.get(b.ID)
+			return len(got.Attempts) > 0
+		}, func() string { return "never placed: " + string(got.State) + " " + got.Reason })
+		out = append(out, got.Attempts[0].ControllerID)
+	}
+	return out
+}
+
+func buildReq(i int) dispatch.Request {
+	return dispatch.Request{Job: "build", Params: []dispatch.Param{{Name: "SEQ", Value: string(rune('a' + i))}}}
+}
+
+func TestPlacementHonoursDrainHealthQuietDownLoadAndInventory(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		prep  func(e *env)
+		job   string
+		wantC int64
+	}{
+		{"draining", func(e *env) { e.pool.Get(1).SetDraining(true) }, "build", 2},
+		{"unhealthy", func(e *env) { e.setHealth(1, balance.Unhealthy) }, "build", 2},
+		{"busier", func(e *env) { e.pool.Get(2).SetLoad(1000) }, "build", 1},
+		{"quieting down", func(e *env) {
+			e.svc.Observe(health.Result{InstanceID: 1, Status: balance.Degraded, Previous: balance.Healthy, Jenkins: jenkins.Status{QuietingDown: true}})
+		}, "build", 2},
+		{"job only on one", func(e *env) {
+			if err := e.sim(2).AddJob(jenkinssim.JobSpec{Name: "only-here", Concurrent: true}); err != nil {
+				t.Fatal(err)
+			}
+		}, "only-here", 2},
+		{"job disabled on one", func(e *env) {
+			if err := e.sim(1).AddJob(jenkinssim.JobSpec{Name: "half", Disabled: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.sim(2).AddJob(jenkinssim.JobSpec{Name: "half", Concurrent: true}); err != nil {
+				t.Fatal(err)
+			}
+		}, "half", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, options{controllers: 2})
+			tt.prep(e)
+			got := placedOn(t, e, 4, func(i int) dispatch.Request {
+				if tt.job == "build" {
+					return buildReq(i)
+				}
+				return dispatch.Request{Job: tt.job}
+			})
+			for i, c := range got {
+				if c != tt.wantC {
+					t.Errorf("build %d placed on controller %d, want %d", i, c, tt.wantC)
+				}
+			}
+		})
+	}
+}
+
+func TestPlacementSpreadsByLoad(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{controllers: 3, noRun: true})
+	// Long builds, so that each placed one is load on its controller.
+	var ids []int64
+	for i := range 9 {
+		ids = append(ids, e.submit(i, 60_000, "SUCCESS").ID)
+	}
+	e.run(e.svc)
+	per := map[int64]int{}
+	for _, id := range ids {
+		b := e.waitState(id, dispatch.StateRunning, 10*time.Second)
+		per[b.Attempts[0].ControllerID]++
+	}
+	for c := int64(1); c <= 3; c++ {
+		if per[c] != 3 {
+			t.Errorf("controller %d got %d builds, want 3 each: %v", c, per[c], per)
+		}
+	}
+}
+
+func TestBuildsWaitWhileNoControllerCanTakeThem(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{controllers: 2})
+	if err := e.sim(1).AddJob(jenkinssim.JobSpec{Name: "only-one"}); err != nil {
+		t.Fatal(err)
+	}
+	e.pool.Get(1).SetDraining(true)
+	b, err := e.svc.Submit(context.Background(), dispatch.Request{Job: "only-one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The placer looked at it, found nothing to take it, and put it back.
+	eventually(t, 10*time.Second, func() bool { return e.get(b.ID).NotBefore.After(b.NotBefore) },
+		func() string { return "the placer never looked at the build" })
+	if got := e.get(b.ID); got.State != dispatch.StateAccepted || len(got.Attempts) != 0 {
+		t.Fatalf("build %s with %d attempts while the only controller with the job drains; want accepted", got.State, len(got.Attempts))
+	}
+	e.pool.Get(1).SetDraining(false)
+	if got := e.waitState(b.ID, dispatch.StateFinished, 10*time.Second); got.Attempts[0].ControllerID != 1 {
+		t.Errorf("placed on %d, want 1", got.Attempts[0].ControllerID)
+	}
+}

@@ -1,0 +1,445 @@
+package dispatch
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/db"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations is this package's schema, for db.Migrate.
+var Migrations = db.Migrations{Package: "dispatch", FS: migrationFS, Dir: "migrations"}
+
+// store is the package's SQL over the shared handle. Every state change is
+// a conditional UPDATE on the state it expects (and on current_attempt for
+// builds), so a late or repeated writer changes nothing.
+type store struct {
+	db  *db.DB
+	now func() time.Time
+
+	// writeMu serialises writes on SQLite, which has one writer anyway:
+	// waiting here is cheaper and fairer than on busy_timeout.
+	writeMu sync.Mutex
+
+	stmtMu  sync.Mutex
+	stmts   map[string]*sql.Stmt
+	pending map[string]bool // run in a transaction, to be prepared after it
+}
+
+func newStore(d *db.DB, now func() time.Time) *store {
+	return &store{db: d, now: now, stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+}
+
+// clock is now as the database keeps it: UTC, to the microsecond.
+func (s *store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// txn is the transaction every state change runs in.
+type txn = *sql.Tx
+
+// write runs fn in one transaction, holding writeMu on SQLite.
+func (s *store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.db.Dialect == db.SQLite {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	defer s.preparePending(ctx)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// preparePending prepares the statements transactions ran unprepared.
+// It runs outside any transaction: preparing takes a connection of its
+// own, which a transaction holding one must never wait for (with every
+// connection held by such transactions, none would come).
+func (s *store) preparePending(ctx context.Context) {
+	s.stmtMu.Lock()
+	var qs []string
+	for q := range s.pending {
+		qs = append(qs, q)
+	}
+	clear(s.pending)
+	s.stmtMu.Unlock()
+	for _, q := range qs {
+		_, _ = s.stmt(ctx, q) // a failure leaves it unprepared: it still runs
+	}
+}
+
+// asyncCommit makes tx, on PostgreSQL, commit without waiting for the WAL
+// flush. Only follow rounds commit so: what they store is derived from
+// what the controllers say, so a commit lost in a database crash is
+// derived again by the next round. Submit and placement (whose rows are
+// the only record of a build or a trigger) wait for the flush.
+func (s *store) asyncCommit(ctx context.Context, tx txn) error {
+	if s.db.Dialect != db.Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`)
+	return err
+}
+
+// stmt returns the prepared form of query (with ? placeholders).
+func (s *store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.db.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+func (s *store) close() {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = map[string]*sql.Stmt{}
+}
+
+// execTx runs a portable statement in tx: prepared once it has run (see
+// preparePending), so its SQL is parsed once per connection.
+func (s *store) execTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	s.stmtMu.Lock()
+	st := s.stmts[query]
+	if st == nil {
+		s.pending[query] = true
+	}
+	s.stmtMu.Unlock()
+	var res sql.Result
+	var err error
+	if st != nil {
+		res, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		res, err = tx.ExecContext(ctx, s.db.Rebind(query), args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// nullTime scans a timestamp on either engine: a time.Time, or the text
+// SQLite returns where it does not know the column's type.
+type nullTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
+
+func (t *nullTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*t = nullTime{}
+		return nil
+	case time.Time:
+		*t = nullTime{Time: v.UTC(), Valid: true}
+		return nil
+	case []byte:
+		return t.Scan(string(v))
+	case string:
+		for _, layout := range []string{sqliteTime, time.RFC3339Nano} {
+			if p, err := time.Parse(layout, v); err == nil {
+				*t = nullTime{Time: p.UTC(), Valid: true}
+				return nil
+			}
+		}
+		return fmt.Errorf("timestamp %q: unknown layout", v)
+	}
+	return fmt.Errorf("timestamp: unexpected %T", v)
+}
+
+func (t nullTime) ptr() *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time
+	return &v
+}
+
+const buildColumns = `id, cluster, job, params, cause, state, number, current_attempt, max_attempts, result, reason,
+	stop_requested, not_before, created_at, updated_at, started_at, finished_at`
+
+func scanBuild(row interface{ Scan(...any) error }) (Build, error) {
+	var (
+		b                          Build
+		params, cause, state       string
+		number                     sql.NullInt64
+		notBefore, created, update nullTime
+		started, finished          nullTime
+	)
+	err := row.Scan(&b.ID, &b.Cluster, &b.Job, &params, &cause, &state, &number, &b.CurrentAttempt, &b.MaxAttempts,
+		&b.Result, &b.Reason, &b.StopRequested, &notBefore, &created, &update, &started, &finished)
+	if err != nil {
+		return Build{}, err
+	}
+	b.State, b.Number = State(state), number.Int64
+	b.NotBefore, b.CreatedAt, b.UpdatedAt = notBefore.Time, created.Time, update.Time
+	b.StartedAt, b.FinishedAt = started.ptr(), finished.ptr()
+	if err := json.Unmarshal([]byte(params), &b.Params); err != nil {
+		return Build{}, fmt.Errorf("decode params of build %d: %w", b.ID, err)
+	}
+	if err := json.Unmarshal([]byte(cause), &b.Cause); err != nil {
+		return Build{}, fmt.Errorf("decode cause of build %d: %w", b.ID, err)
+	}
+	if b.Params == nil {
+		b.Params = []Param{}
+	}
+	return b, nil
+}
+
+const attemptColumns = `build_id, attempt, controller_id, backend_queue_id, backend_number, backend_session, backend_floor,
+	state, counts, result, reason, fence, triggered_at, started_at, finished_at, superseded_at`
+
+func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
+	var (
+		a                            Attempt
+		qid, num                     sql.NullInt64
+		state                        string
+		triggered, started, finished nullTime
+		superseded                   nullTime
+	)
+	err := row.Scan(&a.BuildID, &a.Attempt, &a.ControllerID, &qid, &num, &a.BackendSession, &a.floor,
+		&state, &a.Counts, &a.Result, &a.Reason, &a.Fence, &triggered, &started, &finished, &superseded)
+	if err != nil {
+		return Attempt{}, err
+	}
+	a.BackendQueueID, a.BackendNumber, a.State = qid.Int64, num.Int64, AttemptState(state)
+	a.TriggeredAt, a.StartedAt, a.FinishedAt, a.SupersededAt = triggered.Time, started.ptr(), finished.ptr(), superseded.ptr()
+	return a, nil
+}
+
+func nullInt(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+// insertBuild stores a new accepted build and returns it with its id.
+func (s *store) insertBuild(ctx context.Context, b Build) (Build, error) {
+	now := s.clock()
+	b.State, b.CreatedAt, b.UpdatedAt = StateAccepted, now, now
+	if b.NotBefore.IsZero() || b.NotBefore.Before(now) {
+		b.NotBefore = now
+	}
+	b.NotBefore = b.NotBefore.UTC().Truncate(time.Microsecond)
+	const q = `INSERT INTO builds (cluster, job, params, cause, state, max_attempts, not_before, created_at, updated_at)
+	VALUES (?, ?, ?, ?, 'accepted', ?, ?, ?, ?) RETURNING id`
+	err := s.writeOne(ctx, func() error {
+		st, err := s.stmt(ctx, q)
+		if err != nil {
+			return err
+		}
+		return st.QueryRowContext(ctx, b.Cluster, b.Job, encodeJSON(b.Params), encodeJSON(b.Cause), b.MaxAttempts,
+			b.NotBefore, now, now).Scan(&b.ID)
+	})
+	if err != nil {
+		return Build{}, fmt.Errorf("insert build of %s/%s: %w", b.Cluster, b.Job, err)
+	}
+	return b, nil
+}
+
+// writeOne runs a single autocommitted statement under writeMu on SQLite.
+func (s *store) writeOne(ctx context.Context, fn func() error) error {
+	if s.db.Dialect == db.SQLite {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	return fn()
+}
+
+// waitingTwin returns an accepted or placed build of cluster/job with
+// exactly these parameters, the oldest, for Request.Coalesce.
+func (s *store) waitingTwin(ctx context.Context, cluster, job string, params []Param) (Build, error) {
+	b, err := scanBuild(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+buildColumns+` FROM builds
+	WHERE cluster = ? AND job = ? AND params = ? AND state IN ('accepted', 'placed') ORDER BY id LIMIT 1`),
+		cluster, job, encodeJSON(params)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Build{}, ErrNotFound
+	}
+	return b, err
+}
+
+// get returns build id with its attempts.
+func (s *store) get(ctx context.Context, id int64) (Build, error) {
+	return s.getWhere(ctx, `id = ?`, id)
+}
+
+func (s *store) getWhere(ctx context.Context, where string, args ...any) (Build, error) {
+	b, err := scanBuild(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+buildColumns+` FROM builds WHERE `+where), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Build{}, ErrNotFound
+	}
+	if err != nil {
+		return Build{}, err
+	}
+	b.Attempts, err = s.attempts(ctx, b.ID)
+	return b, err
+}
+
+func (s *store) attempts(ctx context.Context, buildID int64) ([]Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+attemptColumns+` FROM build_attempts WHERE build_id = ? ORDER BY attempt`), buildID)
+	return collect(rows, err, scanAttempt)
+}
+
+// collect scans every row with scan; an empty, non-nil slice when there
+// are none, so it renders as [] in JSON.
+func collect[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// list returns the builds f selects, by ascending id, without attempts.
+func (s *store) list(ctx context.Context, f Filter) ([]Build, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where, args = append(where, cond), append(args, v) }
+	if f.Cluster != "" {
+		add("cluster = ?", f.Cluster)
+	}
+	if f.Job != "" {
+		add("job = ?", f.Job)
+	}
+	if f.State != "" {
+		add("state = ?", string(f.State))
+	}
+	if f.AfterID > 0 {
+		add("id > ?", f.AfterID)
+	}
+	q := `SELECT ` + buildColumns + ` FROM builds`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q), append(args, f.Limit)...)
+	return collect(rows, err, scanBuild)
+}
+
+// due returns up to limit accepted builds of cluster whose not_before has
+// passed, oldest first.
+func (s *store) due(ctx context.Context, cluster string, limit int) ([]Build, error) {
+	st, err := s.stmt(ctx, `SELECT `+buildColumns+` FROM builds WHERE state = 'accepted' AND cluster = ? AND not_before <= ? ORDER BY id LIMIT ?`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, cluster, s.clock(), limit)
+	return collect(rows, err, scanBuild)
+}
+
+// postpone moves the not_before of accepted builds by d.
+func (s *store) postpone(ctx context.Context, bs []Build, d time.Duration) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		now := s.clock()
+		for _, b := range bs {
+			if _, err := s.execTx(ctx, tx, `UPDATE builds SET not_before = ? WHERE id = ? AND state = 'accepted' AND current_attempt = ?`,
+				now.Add(d), b.ID, b.CurrentAttempt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// numberer gives builds their global numbers at the end of a
+// transaction: the builds that first ran in it are collected (want), then
+// flush takes one range per (cluster, job) from its counter row and writes
+// the numbers in one UPDATE. The counter row stays locked from that UPDATE
+// to the commit (PostgreSQL; SQLite writes one at a time), which flush
+// keeps short by coming last and taking rows in a fixed order (no
+// deadlock between rounds). Numbers never collide, and, taken only for
+// builds that get them, stay dense.
+type numberer struct {
+	s    *store
+	tx   txn
+	want map[[2]string][]int64 // (cluster, job) → build ids, in the order they ran
+}
+
+func (s *store) numberer(tx txn) *numberer {
+	return &numberer{s: s, tx: tx, want: map[[2]string][]int64{}}
+}
+
+// add asks for a number for build id of cluster/job.
+func (n *numberer) add(cluster, job string, id int64) {
+	k := [2]string{cluster, job}
+	n.want[k] = append(n.want[k], id)
+}
+
+// flush numbers the builds asked for and returns their numbers.
+func (n *numberer) flush(ctx context.Context) (map[int64]int64, error) {
+	keys := make([][2]string, 0, len(n.want))
+	for k := range n.want {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	out := map[int64]int64{}
+	for _, k := range keys {
+		ids := n.want[k]
+		if _, err := n.s.execTx(ctx, n.tx, `INSERT INTO build_numbers (cluster, job, next) VALUES (?, ?, 1) ON CONFLICT (cluster, job) DO NOTHING`, k[0], k[1]); err != nil {
+			return nil, fmt.Errorf("number builds of %s/%s: %w", k[0], k[1], err)
+		}
+		var first int64
+		err := n.tx.QueryRowContext(ctx, n.s.db.Rebind(`UPDATE build_numbers SET next = next + ? WHERE cluster = ? AND job = ? RETURNING next - ?`),
+			len(ids), k[0], k[1], len(ids)).Scan(&first)
+		if err != nil {
+			return nil, fmt.Errorf("number builds of %s/%s: %w", k[0], k[1], err)
+		}
+		var cases strings.Builder
+		args := make([]any, 0, 3*len(ids))
+		for i, id := range ids {
+			cases.WriteString(" WHEN ? THEN CAST(? AS BIGINT)")
+			args = append(args, id, first+int64(i))
+			out[id] = first + int64(i)
+		}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		if _, err := n.tx.ExecContext(ctx, n.s.db.Rebind(`UPDATE builds SET number = CASE id`+cases.String()+` END
+		WHERE number IS NULL AND id IN (`+marks(len(ids))+`)`), args...); err != nil {
+			return nil, fmt.Errorf("number builds of %s/%s: %w", k[0], k[1], err)
+		}
+	}
+	return out, nil
+}
+
+func decodeParams(s string) []Param {
+	var ps []Param
+	_ = json.Unmarshal([]byte(s), &ps) // written by encodeJSON
+	return ps
+}
