@@ -20,7 +20,8 @@ import (
 // TestChaos runs a few hundred scripted builds over 3 simulated
 // controllers while one is killed, one hangs and one restarts, with the
 // real health monitor deciding what is unhealthy; and again with jenkinds
-// itself restarted mid-run; on SQLite and PostgreSQL. Every build must end
+// itself restarted mid-run; on SQLite and PostgreSQL. The kill is a
+// crash seen through a proxy (see proxy). Every build must end
 // finished with its scripted result, with exactly one counted attempt and
 // its own global number, and every build the controllers ran must be one
 // of the attempts jenkinds knows.
@@ -50,7 +51,7 @@ func chaos(t *testing.T, engine dbtest.Engine, restartJenkinds bool) {
 	cfg := fast()
 	cfg.MaxAttempts = 5
 	cfg.FenceWindow = 5 * time.Second
-	e := setup(t, options{controllers: 3, executors: 8, cfg: cfg, engine: &engine})
+	e := setup(t, options{controllers: 3, executors: 8, cfg: cfg, engine: &engine, proxied: true})
 	var cur atomic.Pointer[dispatch.Service]
 	cur.Store(e.svc)
 	mon := health.New(health.Config{Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond,
@@ -81,7 +82,8 @@ func chaos(t *testing.T, engine dbtest.Engine, restartJenkinds bool) {
 		}
 		switch wave {
 		case 2:
-			mustFault(t, e.sim(1), jenkinssim.Fault{Kind: "down", For: jenkinssim.Dur(800 * time.Millisecond)})
+			e.proxies[0].kill(e.sim(1))
+			time.AfterFunc(800*time.Millisecond, func() { e.proxies[0].revive(t) })
 		case 4:
 			mustFault(t, e.sim(2), jenkinssim.Fault{Kind: "hang", For: jenkinssim.Dur(800 * time.Millisecond)})
 		case 5:

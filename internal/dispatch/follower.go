@@ -175,10 +175,9 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 	if err != nil {
 		return err
 	}
-	rctx := ctx
 	inv := s.inv.get(id)
 	if inv == nil || now.Sub(inv.at) >= s.cfg.InventoryInterval {
-		fresh, err := s.refreshInventory(rctx, id)
+		fresh, err := s.refreshInventory(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -194,8 +193,16 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 	}
 	s.countLive(st, ws)
 
-	// 1. Read what the attempts and the direct-build scan need.
+	// 1. Read what the attempts and the direct-build scan need. Only the
+	// queue ids known now may be looked for in what is read next: an id
+	// recorded later may belong to an item the queue read missed.
 	data := &roundData{jobs: map[string]*jobBuilds{}}
+	readable := map[attemptKey]bool{}
+	for i := range ws {
+		if w := &ws[i]; w.BackendQueueID != 0 {
+			readable[attemptKey{w.BuildID, w.Attempt.Attempt}] = true
+		}
+	}
 	prev := st.sessionNow()
 	needQueue, fullQueue := false, false
 	for i := range ws {
@@ -209,11 +216,11 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 		}
 	}
 	if needQueue {
-		if err := s.readQueue(rctx, be, data, fullQueue); err != nil {
+		if err := s.readQueue(ctx, be, data, fullQueue); err != nil {
 			return err
 		}
 		if !data.queueFull && data.session != prev {
-			if err := s.readQueue(rctx, be, data, true); err != nil {
+			if err := s.readQueue(ctx, be, data, true); err != nil {
 				return err
 			}
 		}
@@ -225,7 +232,7 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 		}
 	}
 	if needRunning {
-		running, sess, err := be.running(rctx)
+		running, sess, err := be.running(ctx)
 		if err != nil {
 			return fmt.Errorf("read running builds: %w", err)
 		}
@@ -233,6 +240,11 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 			return err
 		}
 		data.running = running
+		for job, bs := range running {
+			for n := range bs {
+				s.inv.bumpNext(id, job, n+1)
+			}
+		}
 	}
 	lows := map[string]int64{}
 	need := func(job string, low int64) {
@@ -259,13 +271,13 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 		}
 	}
 	for job, low := range lows {
-		jb, err := s.readJob(rctx, be, data, job, low, inv.jobs[job].next)
+		jb, err := s.readJob(ctx, be, data, job, low, s.inv.floor(id, job))
 		if err != nil {
 			return err
 		}
 		data.jobs[job] = jb
 	}
-	if err := s.readStragglers(rctx, be, data, ws); err != nil {
+	if err := s.readStragglers(ctx, be, data, ws); err != nil {
 		return err
 	}
 
@@ -282,11 +294,11 @@ func (s *Service) round(ctx context.Context, r *controller.Runtime) error {
 	if err != nil {
 		return err
 	}
-	if err := s.readParams(rctx, be, data, ws, claimed, marks); err != nil {
+	if err := s.readParams(ctx, be, data, ws, claimed, marks); err != nil {
 		return err
 	}
-	rd := &resolver{s: s, be: be, data: data, claimed: claimed, now: s.now(), ws: ws}
-	decs := rd.decide(rctx)
+	rd := &resolver{s: s, be: be, data: data, claimed: claimed, now: s.now(), ws: ws, readable: readable}
+	decs := rd.decide(ctx)
 	directs, newMarks := rd.scan(marks)
 
 	// 4. Store it all in one transaction.
@@ -358,6 +370,9 @@ func (s *Service) readJob(ctx context.Context, be *backend, data *roundData, job
 		builds, n, sess, err := be.builds(ctx, job, from, to, false)
 		if jenkins.IsNotFound(err) {
 			jb.missing = true
+			// The job is gone there: read the inventory again, so that
+			// the placer stops sending it there.
+			go func() { _, _ = s.refreshInventory(context.WithoutCancel(ctx), be.id) }()
 			return jb, data.sessionCheck(sess)
 		}
 		if err != nil {

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,20 +59,22 @@ type options struct {
 	engine      *dbtest.Engine
 	noRun       bool
 	simJobs     []jenkinssim.JobSpec
+	proxied     bool // controllers behind a proxy each (env.kill)
 }
 
 // env is one test's world: simulated controllers in a pool, a database
 // and a running Service.
 type env struct {
-	t    testing.TB
-	d    *db.DB
-	url  string // database URL, for a second Service
-	pool *controller.Pool
-	sims []*jenkinssim.Controller
-	hc   *http.Client
-	cfg  dispatch.Config
-	svc  *dispatch.Service
-	stop func() // stops svc.Run and waits
+	t       testing.TB
+	d       *db.DB
+	url     string // database URL, for a second Service
+	pool    *controller.Pool
+	sims    []*jenkinssim.Controller
+	proxies []*proxy // when proxied
+	hc      *http.Client
+	cfg     dispatch.Config
+	svc     *dispatch.Service
+	stop    func() // stops svc.Run and waits
 }
 
 func setup(t testing.TB, o options) *env {
@@ -118,8 +121,14 @@ func setup(t testing.TB, o options) *env {
 	e.pool = controller.NewPool()
 	var all []controller.Synced
 	for i, s := range e.sims {
+		url := s.URL()
+		if o.proxied {
+			p := newProxy(t, s.Addr())
+			e.proxies = append(e.proxies, p)
+			url = "http://" + p.addr + "/"
+		}
 		all = append(all, controller.Synced{Instance: controller.Instance{
-			ID: int64(i + 1), Name: s.Name(), URL: s.URL(), Username: s.User(), ClusterID: controller.DefaultCluster,
+			ID: int64(i + 1), Name: s.Name(), URL: url, Username: s.User(), ClusterID: controller.DefaultCluster,
 			MaxConnections: 100000, IsActive: true, HealthStatus: controller.HealthHealthy,
 		}, Token: s.Token()})
 	}
@@ -230,4 +239,121 @@ func deadAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// proxy is a TCP pass-through in front of a simulated controller, so a
+// test can kill the controller the way a crash looks from outside
+// (connections reset, then refused) without jenkinssim.Controller.Down,
+// which can deadlock when a connection arrives while it closes its
+// server (Down holds srvMu across http.Server.Close, whose Serve loop
+// runs the ConnState hook that takes srvMu).
+type proxy struct {
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	dead  bool // the test ended
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	p := &proxy{target: target, conns: map[net.Conn]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.dead = true
+		p.mu.Unlock()
+		p.close()
+	})
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+}
+
+func (p *proxy) pipe(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.ln == nil { // killed meanwhile
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+		return
+	}
+	p.conns[c], p.conns[up] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
+}
+
+// close stops accepting and resets every connection.
+func (p *proxy) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// kill crashes the controller behind p: it stops answering at once and
+// restarts underneath (running builds lost, a new session), unreachable
+// until revive.
+func (p *proxy) kill(sim *jenkinssim.Controller) {
+	p.close()
+	sim.Restart()
+}
+
+// revive makes the controller behind p reachable again, on its address.
+func (p *proxy) revive(t testing.TB) {
+	p.mu.Lock()
+	dead := p.dead
+	p.mu.Unlock()
+	if dead {
+		return
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Errorf("revive proxy on %s: %v", p.addr, err)
+		return
+	}
+	p.serve(ln)
 }

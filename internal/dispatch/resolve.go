@@ -58,6 +58,9 @@ type resolver struct {
 	claimed map[string]map[int64]bool // job → backend numbers held by attempts, plus those matched this round
 	now     time.Time
 	ws      []watched
+	// readable are the attempts whose queue id was known before the round
+	// read the controller.
+	readable map[attemptKey]bool
 
 	items      []apiQueueItem               // the queue, by ascending id
 	takenItems map[int64]bool               // queue items matched this round
@@ -159,7 +162,7 @@ func (rd *resolver) locate(ctx context.Context, w *watched) location {
 		return location{}
 	}
 	if w.BackendQueueID != 0 && rd.same(w) {
-		if data.queue == nil || jb == nil {
+		if data.queue == nil || jb == nil || !rd.readable[attemptKey{w.BuildID, w.Attempt.Attempt}] {
 			return location{}
 		}
 		if inQueue(data, w.BackendQueueID) {
@@ -168,8 +171,11 @@ func (rd *resolver) locate(ctx context.Context, w *watched) location {
 		if jb.missing {
 			return location{kind: locMissing}
 		}
-		for _, n := range rd.byQueue[w.job][w.BackendQueueID] {
-			if n >= w.floor && !rd.claimed[w.job][n] {
+		// Newest first: a restarted Jenkins reuses queue ids, so an older
+		// build may carry the same one.
+		ns := rd.byQueue[w.job][w.BackendQueueID]
+		for i := len(ns) - 1; i >= 0; i-- {
+			if n := ns[i]; n >= w.floor && !rd.claimed[w.job][n] {
 				return location{kind: locStarted, build: jb.byNum[n]}
 			}
 		}
@@ -466,6 +472,15 @@ func (s *Service) apply(ctx context.Context, id int64, session string, decs []de
 	}
 	if len(directs) > 0 {
 		s.log.Info("recorded builds started on the controller directly", "controller", id, "builds", len(directs))
+	}
+	// Builds seen raise the floor of later triggers there.
+	for _, d := range decs {
+		if d.number != 0 {
+			s.inv.bumpNext(id, d.w.job, d.number+1)
+		}
+	}
+	for _, d := range directs {
+		s.inv.bumpNext(id, d.job, d.b.Number+1)
 	}
 	st := s.ctl(id)
 	st.mu.Lock()

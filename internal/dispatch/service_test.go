@@ -78,15 +78,13 @@ func TestSubmitRefusesWhatJenkinsRefuses(t *testing.T) {
 
 func TestSubmitAcceptsWhenNoControllerAnswersYet(t *testing.T) {
 	t.Parallel()
-	e := setup(t, options{noRun: true})
-	e.sim(1).Down()
+	e := setup(t, options{noRun: true, proxied: true})
+	e.proxies[0].kill(e.sim(1))
 	b, err := e.svc.Submit(context.Background(), dispatch.Request{Job: "nope"})
 	if err != nil {
 		t.Fatalf("Submit while the only controller is down: %v; want accepted (it cannot be refuted)", err)
 	}
-	if err := e.sim(1).Up(); err != nil {
-		t.Fatal(err)
-	}
+	e.proxies[0].revive(t)
 	e.run(e.svc)
 	b = e.waitState(b.ID, dispatch.StateFailed, 10*time.Second)
 	if !strings.Contains(b.Reason, "unknown job") {

@@ -95,16 +95,25 @@ func (s *store) asyncCommit(ctx context.Context, tx txn) error {
 	return err
 }
 
-// stmt returns the prepared form of query (with ? placeholders).
+// stmt returns the prepared form of query (with ? placeholders). The
+// lock is not held while preparing, which waits for a connection: a
+// transaction holding one may be waiting for the lock meanwhile.
 func (s *store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	if st, ok := s.stmts[query]; ok {
+	st, ok := s.stmts[query]
+	s.stmtMu.Unlock()
+	if ok {
 		return st, nil
 	}
 	st, err := s.db.PrepareContext(ctx, s.db.Rebind(query))
 	if err != nil {
 		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if prev, ok := s.stmts[query]; ok {
+		st.Close()
+		return prev, nil
 	}
 	s.stmts[query] = st
 	return st, nil
