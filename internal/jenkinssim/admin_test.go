@@ -296,3 +296,34 @@ func TestAgentPort(t *testing.T) {
 		t.Errorf("agent port: got %q, want %q", buf, want)
 	}
 }
+
+// Down while connections keep arriving must not deadlock with the
+// server's connection tracking.
+func TestDownUnderConnectionChurn(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if conn, err := net.Dial("tcp", b.c.Addr()); err == nil {
+				conn.Close()
+			}
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		b.c.Down()
+		if err := b.c.Up(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+	b.status("GET", "/api/json", "", 200)
+}

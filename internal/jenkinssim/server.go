@@ -99,11 +99,23 @@ func (c *Controller) AgentPort() int {
 // Down kills the controller process: the listener closes (connection
 // refused), open connections are reset, running builds are lost.
 func (c *Controller) Down() {
+	// srvMu is not held while the server closes: the server's ConnState
+	// hook (trackConn) takes it, and Close waits for that hook.
 	c.srvMu.Lock()
+	var srv *http.Server
+	var conns []net.Conn
+	served := c.served
 	if c.srv != nil && !c.stopped {
 		c.stopped = true
-		_ = c.srv.Close()
+		srv = c.srv
 		for conn := range c.conns {
+			conns = append(conns, conn)
+		}
+	}
+	c.srvMu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+		for _, conn := range conns {
 			if tc, ok := conn.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
@@ -111,9 +123,8 @@ func (c *Controller) Down() {
 		}
 		// The listening socket is really closed only once Serve's Accept
 		// has returned; until then a dial would be accepted and reset.
-		<-c.served
+		<-served
 	}
-	c.srvMu.Unlock()
 	c.mu.Lock()
 	if c.state != stateDown {
 		c.crashLocked()
@@ -143,24 +154,25 @@ func (c *Controller) Up() error {
 func (c *Controller) Close() error {
 	c.Unhang()
 	c.srvMu.Lock()
-	defer c.srvMu.Unlock()
 	c.stopped = true
 	if c.agentLn != nil {
 		_ = c.agentLn.Close()
 	}
+	srv := c.srv
+	c.srvMu.Unlock() // not held across Shutdown: trackConn takes it
 	c.mu.Lock()
 	c.gen++
 	if c.wake != nil {
 		c.wake.Stop()
 	}
 	c.mu.Unlock()
-	if c.srv == nil {
+	if srv == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := c.srv.Shutdown(ctx); err != nil {
-		return c.srv.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		return srv.Close()
 	}
 	return nil
 }
