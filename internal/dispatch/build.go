@@ -204,6 +204,7 @@ type Filter struct {
 type JobInfo struct {
 	Cluster       string
 	Job           string
+	Class         string  // Jenkins' _class of the job, as the first controller says
 	Controllers   []int64 // the controllers that have it
 	Buildable     bool    // buildable on at least one of them
 	Parameterized bool

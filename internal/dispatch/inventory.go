@@ -23,6 +23,7 @@ import (
 
 // jobMeta is one job on one controller.
 type jobMeta struct {
+	class     string // Jenkins' _class of the job
 	buildable bool
 	params    []string
 	next      int64 // nextBuildNumber when read
@@ -102,6 +103,7 @@ func inventoryTree() string {
 var invTree = inventoryTree()
 
 type apiJob struct {
+	Class           string    `json:"_class"`
 	Name            string    `json:"name"`
 	Buildable       *bool     `json:"buildable"`
 	NextBuildNumber int64     `json:"nextBuildNumber"`
@@ -134,7 +136,7 @@ func (b *backend) readInventory(ctx context.Context) (*inventory, error) {
 			if j.Buildable == nil { // neither job nor folder we know
 				continue
 			}
-			m := jobMeta{buildable: *j.Buildable, next: j.NextBuildNumber}
+			m := jobMeta{class: j.Class, buildable: *j.Buildable, next: j.NextBuildNumber}
 			for _, p := range j.Property {
 				for _, d := range p.ParameterDefinitions {
 					m.params = append(m.params, d.Name)
@@ -191,6 +193,7 @@ func (s *Service) lookup(cluster, job string) (info JobInfo, known bool) {
 			continue
 		}
 		if len(info.Controllers) == 0 {
+			info.Class = m.class
 			info.Parameters = m.params
 			info.Parameterized = len(m.params) > 0
 		}

@@ -1,4 +1,4 @@
-package jenkins
+package jenkins_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 )
 
@@ -38,39 +39,39 @@ func deadAddr(t *testing.T) string {
 func TestClientErrors(t *testing.T) {
 	t.Parallel()
 	s := sim(t)
-	c, err := New(s.URL(), "admin", "11tok", nil)
+	c, err := jenkins.New(s.URL(), "admin", "11tok", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	_, _, err = c.Do(ctx, http.MethodPost, "job/hello/buildWithParameters", nil, "")
-	var se *StatusError
+	var se *jenkins.StatusError
 	if !errors.As(err, &se) || se.Code != 400 || se.Message != "hello is not parameterized" {
 		t.Errorf("400 with X-Error: %v", err)
 	}
-	if IsUnavailable(err) {
+	if jenkins.IsUnavailable(err) {
 		t.Errorf("a 400 does not mean the controller is down")
 	}
 	_, _, err = c.Do(ctx, http.MethodGet, "job/nope/api/json", nil, "")
-	if !IsNotFound(err) {
+	if !jenkins.IsNotFound(err) {
 		t.Errorf("404: %v", err)
 	}
 	s.FailWith(503, "")
 	_, _, err = c.Do(ctx, http.MethodGet, "api/json", nil, "")
-	if !IsUnavailable(err) {
+	if !jenkins.IsUnavailable(err) {
 		t.Errorf("503 is unavailable: %v", err)
 	}
 	s.ClearFaults()
-	dead, _ := New("http://"+deadAddr(t), "admin", "x", nil)
+	dead, _ := jenkins.New("http://"+deadAddr(t), "admin", "x", nil)
 	_, err = dead.Probe(ctx, "")
-	if !IsUnavailable(err) {
+	if !jenkins.IsUnavailable(err) {
 		t.Errorf("connection refused is unavailable: %v", err)
 	}
-	bad, _ := New(s.URL(), "admin", "wrong", nil)
+	bad, _ := jenkins.New(s.URL(), "admin", "wrong", nil)
 	if _, err := bad.Probe(ctx, ""); !errors.As(err, &se) || se.Code != 401 {
 		t.Errorf("bad token: %v", err)
 	}
-	if _, err := New("ftp://x", "", "", nil); err == nil {
+	if _, err := jenkins.New("ftp://x", "", "", nil); err == nil {
 		t.Errorf("ftp URL accepted")
 	}
 }
@@ -78,7 +79,7 @@ func TestClientErrors(t *testing.T) {
 func TestProbeAndJobStats(t *testing.T) {
 	t.Parallel()
 	s := sim(t)
-	c, _ := New(s.URL(), "admin", "11tok", nil)
+	c, _ := jenkins.New(s.URL(), "admin", "11tok", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := c.Probe(ctx, "/login")
@@ -96,8 +97,8 @@ func TestProbeAndJobStats(t *testing.T) {
 
 func TestJobPath(t *testing.T) {
 	for in, want := range map[string]string{"a": "job/a/", "a/b c": "job/a/job/b%20c/", "/x/": "job/x/"} {
-		if got := JobPath(in); got != want {
-			t.Errorf("JobPath(%q) = %q, want %q", in, got, want)
+		if got := jenkins.JobPath(in); got != want {
+			t.Errorf("jenkins.JobPath(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package jenkinssim
 
 import (
+	"github.com/jenkinds/jenkinds/internal/jenkins"
+
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
@@ -324,15 +326,7 @@ func (c *Controller) serverError(w http.ResponseWriter, msg string) {
 	c.page(w, http.StatusInternalServerError, "Oops!", "<h2>A problem occurred while processing the request</h2><pre>"+html.EscapeString(msg)+"</pre>")
 }
 
-// headerSafe keeps a message usable as a header value.
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
+func headerSafe(s string) string { return jenkins.HeaderSafe(s) }
 
 // requirePOST answers 405 for anything but POST (@RequirePOST).
 func (c *Controller) requirePOST(w http.ResponseWriter, r *http.Request) bool {

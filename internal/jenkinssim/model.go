@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 type itemKind int
@@ -163,16 +165,7 @@ func (it *item) color() string {
 	}
 	c := "notbuilt"
 	if last != nil {
-		switch last.result {
-		case "SUCCESS":
-			c = "blue"
-		case "UNSTABLE":
-			c = "yellow"
-		case "FAILURE":
-			c = "red"
-		case "ABORTED":
-			c = "aborted"
-		}
+		c = jenkins.BallColor(last.result)
 	}
 	if anime {
 		c += "_anime"
@@ -424,25 +417,7 @@ func (n *node) freeExecutor() int {
 
 // timeSpan formats a duration as Jenkins' Util.getTimeSpanString does for
 // the common cases: "4.9 sec", "12 sec", "1 min 5 sec".
-func timeSpan(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < 10*time.Second:
-		return strconv.FormatFloat(float64(d.Milliseconds()/100)/10, 'f', 1, 64) + " sec"
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + " sec"
-	case d < time.Hour:
-		m := int(d / time.Minute)
-		s := int((d % time.Minute) / time.Second)
-		return strconv.Itoa(m) + " min " + strconv.Itoa(s) + " sec"
-	default:
-		h := int(d / time.Hour)
-		m := int((d % time.Hour) / time.Minute)
-		return strconv.Itoa(h) + " hr " + strconv.Itoa(m) + " min"
-	}
-}
+func timeSpan(d time.Duration) string { return jenkins.TimeSpan(d) }
 
 // rawEncode escapes a name for a URL path the way Jenkins' Util.rawEncode
 // does: everything but unreserved characters and a few safe marks.

@@ -117,6 +117,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) && !upgrade
 	st.replay = idempotent
 	st.hedge = idempotent && !st.browser && p.cfg.HedgeAfter > 0 && !longLived(r.URL.Path)
+	if _, pinned := r.Context().Value(pinKey{}).(int64); pinned {
+		st.replay, st.hedge = false, false // only that controller has what is asked for
+	}
 
 	rt, err := p.choose(r, st)
 	if err != nil {
@@ -170,8 +173,26 @@ func (p *Proxy) clusterFor(host string) string {
 	return p.cfg.DefaultCluster
 }
 
+// ClusterFor returns the cluster whose loadBalancerUrl has host, else the
+// default cluster.
+func (p *Proxy) ClusterFor(host string) string { return p.clusterFor(host) }
+
+type pinKey struct{}
+
+// Pin binds r to controller id: the front door sends it there and nowhere
+// else (no retry, no hedging), or answers 503 when id cannot serve.
+func Pin(r *http.Request, id int64) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), pinKey{}, id))
+}
+
 // choose picks the controller for a request.
 func (p *Proxy) choose(r *http.Request, st *reqState) (*controller.Runtime, error) {
+	if id, ok := r.Context().Value(pinKey{}).(int64); ok {
+		if rt := p.pool.Get(id); rt != nil && usable(rt) {
+			return rt, nil
+		}
+		return nil, fmt.Errorf("controller %d, which holds what was asked for, is not available", id)
+	}
 	if strings.HasPrefix(r.URL.Path, "/wsagents") {
 		if name := r.Header.Get("Node-Name"); name != "" {
 			if id, ok := p.agents.owner(st.cluster, name); ok {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
@@ -49,6 +50,12 @@ type Config struct {
 	// cap, token rules). Defaults: see workerapi.Config (lease 60s, wait
 	// at most 50s, tokens at most 10m, leeway 30s).
 	Workers workerapi.Config
+	// Dispatch tunes the durable builds on Jenkins controllers (attempt
+	// limit, follow interval, re-dispatch delay). Defaults: see
+	// dispatch.Config (3 attempts, follow every 1s, re-dispatch after 30s
+	// unhealthy).
+	Dispatch dispatch.Config
+
 	// QueueRescueInterval is how often expired leases go back to the
 	// queue: a dead worker's job waits at most its lease TTL plus this.
 	// Default: 15s.
@@ -103,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Proxy.Validate(); err != nil {
 		return err
+	}
+	if err := c.Dispatch.Validate(); err != nil {
+		return fmt.Errorf("builds: %w", err)
 	}
 	if err := c.Workers.Validate(); err != nil {
 		return err

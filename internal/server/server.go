@@ -23,6 +23,8 @@ import (
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
+	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/fleet"
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/queue"
@@ -39,7 +41,10 @@ type Server struct {
 	Pool    *controller.Pool
 	Monitor *health.Monitor
 	// Proxy is the front door; nil when ProxyListen is not set.
-	Proxy   *proxy.Proxy
+	Proxy *proxy.Proxy
+	// Fleet answers the Jenkins API across controllers on the front door
+	// and hands the rest to Proxy.
+	Fleet   *fleet.Front
 	sync    *syncer
 	handler http.Handler
 
@@ -48,6 +53,10 @@ type Server struct {
 	BuildClusters *buildcluster.Store
 	Queue         *queue.Queue
 	Workers       *workerapi.API
+
+	// Dispatch owns the builds accepted for Jenkins controllers: it places
+	// them, follows them and places them again when a controller dies.
+	Dispatch *dispatch.Service
 
 	// AdminToken is the token /api/v1 requires.
 	AdminToken string
@@ -65,7 +74,7 @@ func openDB(ctx context.Context, cfg Config) (*db.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations); err != nil {
+	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
@@ -107,6 +116,8 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	if err := s.sync.SyncNow(ctx); err != nil {
 		return nil, err
 	}
+	s.Dispatch = dispatch.New(d, s.Pool, controllerClient(), log, time.Now, cfg.Dispatch)
+	s.Monitor.Observe(s.Dispatch.Observe)
 	prober := &prober{pool: s.Pool, timeout: s.Monitor.Config().Timeout}
 	s.BuildClusters = buildcluster.NewStore(d, time.Now)
 	s.Queue = queue.New(d, queue.Options{Log: log, RescueInterval: cfg.QueueRescueInterval})
@@ -147,6 +158,11 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	if cfg.ProxyListen != "" {
 		s.Proxy = proxy.New(cfg.Proxy, s.Pool, log, proxy.NewMetrics(reg, metrics.Requests()))
 		s.Proxy.OnEject = s.Monitor.Expedite
+		s.Fleet = fleet.New(fleet.Options{
+			Builds: s.Dispatch, Pool: s.Pool, Next: s.Proxy,
+			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin,
+			Client: controllerClient(), Log: log,
+		})
 	}
 	ok = true
 	return s, nil
@@ -186,6 +202,7 @@ func (s *Server) ProxyAddr() string {
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.db.Close()
+	defer s.Dispatch.Close()
 	if s.ln == nil {
 		if _, err := s.Listen(); err != nil {
 			return err
@@ -205,6 +222,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.Monitor.Run(gctx) })
 	g.Go(func() error { return s.sync.Run(gctx, s.cfg.SyncInterval) })
 	g.Go(func() error { return s.Queue.Run(gctx) })
+	g.Go(func() error { return s.Dispatch.Run(gctx) })
 	g.Go(func() error {
 		s.log.Info("admin API listening", "addr", s.ln.Addr().String())
 		if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -219,7 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 		hijackCtx, closeHijacked := context.WithCancel(context.WithoutCancel(ctx))
 		defer closeHijacked()
 		front = &http.Server{
-			Handler:           s.Proxy,
+			Handler:           s.Fleet,
 			ReadHeaderTimeout: 10 * time.Second, // slowloris
 			IdleTimeout:       5 * time.Minute,
 			MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
@@ -256,6 +274,18 @@ func (s *Server) Run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// controllerClient is the HTTP client jenkinds' own requests to controllers
+// use (dispatch, job sync): keep-alive connections, no proxy from the
+// environment (only registered controllers are dialled).
+func controllerClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}}
 }
 
 // Discard is a logger that drops everything (tests, quiet commands).

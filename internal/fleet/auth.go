@@ -1,0 +1,183 @@
+package fleet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
+)
+
+// authCache remembers what controllers said of a caller's credentials:
+// per hash of the Authorization header, cluster and job ("" for the
+// caller's identity). Only the hash of the credentials is kept.
+type authCache struct {
+	mu sync.Mutex
+	m  map[authKey]verdict
+}
+
+type authKey struct {
+	cred         [32]byte
+	cluster, job string
+}
+
+// verdict is a controller's answer: 200 with the user, or the status,
+// headers and body to pass on (401, 403, 404).
+type verdict struct {
+	status  int
+	user    string
+	wwwAuth string
+	body    []byte
+	expires time.Time
+}
+
+func (c *authCache) init() { c.m = map[authKey]verdict{} }
+
+func (c *authCache) get(k authKey, now time.Time) (verdict, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	if !ok || now.After(v.expires) {
+		return verdict{}, false
+	}
+	return v, true
+}
+
+func (c *authCache) put(k authKey, v verdict, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 {
+		for k, old := range c.m {
+			if now.After(old.expires) {
+				delete(c.m, k)
+			}
+		}
+	}
+	c.m[k] = v
+}
+
+// authenticate checks the caller against a controller of the cluster: its
+// identity, and read access to job when job is not "". It answers the
+// request itself (401, 403, 404, 503) and returns false when the caller
+// may not go on.
+func (f *Front) authenticate(q *req, job string) bool {
+	cred := sha256.Sum256([]byte(q.r.Header.Get("Authorization")))
+	who, ok := f.check(q, authKey{cred, q.cluster, ""}, "me/api/json?tree=id", nil)
+	if !ok {
+		return false
+	}
+	q.user = who.user
+	if job == "" {
+		return true
+	}
+	info, err := f.builds.Job(q.r.Context(), q.cluster, job)
+	if err != nil {
+		writeBuildError(q, err)
+		return false
+	}
+	_, ok = f.check(q, authKey{cred, q.cluster, job}, jenkins.JobPath(job)+"api/json?tree=name", info.Controllers)
+	return ok
+}
+
+// check answers k from the cache or asks a controller (of ids, else of the
+// cluster) with the caller's credentials.
+func (f *Front) check(q *req, k authKey, path string, ids []int64) (verdict, bool) {
+	now := f.now()
+	v, ok := f.auth.get(k, now)
+	if !ok {
+		var rts []*controller.Runtime
+		if ids != nil {
+			rts = f.usable(ids)
+		} else {
+			rts = f.clusterControllers(q.cluster)
+		}
+		var err error
+		for _, rt := range rts {
+			if v, err = f.ask(q.r.Context(), rt, path, q.r.Header.Get("Authorization")); err == nil {
+				break
+			}
+		}
+		if v.status == 0 {
+			msg := "no Jenkins controller of cluster " + q.cluster + " can check your credentials now"
+			if err != nil {
+				msg += ": " + err.Error()
+			}
+			unavailable(q.w, msg)
+			return v, false
+		}
+		v.expires = now.Add(f.cfg.AuthTTL)
+		if v.status != http.StatusNotFound { // a job may appear any moment
+			f.auth.put(k, v, now)
+		}
+	}
+	if v.status == http.StatusOK {
+		return v, true
+	}
+	if v.wwwAuth != "" {
+		q.w.Header().Set("WWW-Authenticate", v.wwwAuth)
+	}
+	if v.status == http.StatusNotFound {
+		notFound(q.w)
+		return v, false
+	}
+	q.w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	q.w.WriteHeader(v.status)
+	_, _ = q.w.Write(v.body)
+	return v, false
+}
+
+// ask sends GET path to rt with the caller's Authorization header.
+func (f *Front) ask(ctx context.Context, rt *controller.Runtime, path, auth string) (verdict, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	defer cancel()
+	res, err := f.fetch(ctx, rt, http.MethodGet, path, auth)
+	if err != nil {
+		return verdict{}, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if err != nil {
+		return verdict{}, err
+	}
+	v := verdict{status: res.StatusCode, wwwAuth: res.Header.Get("WWW-Authenticate")}
+	switch {
+	case res.StatusCode == http.StatusOK:
+		var me struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(body, &me) // the job check has no id
+		v.user = me.ID
+	case res.StatusCode == http.StatusUnauthorized, res.StatusCode == http.StatusForbidden, res.StatusCode == http.StatusNotFound:
+		v.body = body
+	default:
+		return verdict{}, &jenkins.StatusError{Code: res.StatusCode, Method: http.MethodGet, URL: rt.Instance().Name + "/" + path}
+	}
+	return v, nil
+}
+
+// fetch sends method path (relative to the controller's URL, with its
+// query) to rt with the given Authorization header ("" for the
+// controller's own token).
+func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path, auth string) (*http.Response, error) {
+	inst := rt.Instance()
+	base := inst.URL
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, base+strings.TrimPrefix(path, "/"), nil)
+	if err != nil {
+		return nil, err
+	}
+	if auth != "" {
+		hr.Header.Set("Authorization", auth)
+	} else if tok := rt.Token(); tok != "" {
+		hr.SetBasicAuth(inst.Username, tok)
+	}
+	return f.hc.Do(hr)
+}

@@ -1,0 +1,257 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
+)
+
+// serveBuildResource answers /job/X/<n or permalink>/… in the global
+// numbering of the job.
+func (f *Front) serveBuildResource(q *req) {
+	if !f.authenticate(q, q.job) {
+		return
+	}
+	ctx := q.r.Context()
+	ref, tail := q.rest[0], q.rest[1:]
+	var n int64
+	if isNumber(ref) {
+		n, _ = strconv.ParseInt(ref, 10, 64)
+	} else {
+		var err error
+		if n, err = f.builds.Permalink(ctx, q.cluster, q.job, ref); err != nil {
+			writeBuildError(q, err)
+			return
+		}
+	}
+	if n <= 0 {
+		notFound(q.w)
+		return
+	}
+	b, err := f.builds.GetByNumber(ctx, q.cluster, q.job, n)
+	if err != nil {
+		writeBuildError(q, err)
+		return
+	}
+	m := q.r.Method
+	get := m == http.MethodGet || m == http.MethodHead
+	switch {
+	case len(tail) == 2 && tail[0] == "api" && tail[1] == "json" && get:
+		f.serveBuildJSON(q, b)
+	case len(tail) == 1 && tail[0] == "consoleText" && get:
+		f.serveConsole(q, b)
+	case len(tail) == 2 && tail[0] == "logText" && (tail[1] == "progressiveText" || tail[1] == "progressiveHtml"):
+		f.serveProgressive(q, b, tail[1] == "progressiveHtml")
+	case len(tail) == 1 && (tail[0] == "stop" || tail[0] == "term" || tail[0] == "kill"):
+		f.serveStop(q, b)
+	default:
+		f.proxyToBuild(q, b, tail)
+	}
+}
+
+// counted is the attempt whose build the global number stands for, with
+// a backend build number.
+func counted(b dispatch.Build) (dispatch.Attempt, bool) {
+	a, ok := b.Current()
+	return a, ok && a.BackendNumber > 0
+}
+
+// serveBuildJSON answers /job/X/N/api/json from the controller that ran
+// the build, with its ids rewritten to the front door's; from jenkinds'
+// record when that controller cannot answer.
+func (f *Front) serveBuildJSON(q *req, b dispatch.Build) {
+	v := f.newView(q)
+	a, ok := counted(b)
+	if ok {
+		if rt := f.pool.Get(a.ControllerID); rt != nil && len(f.usable([]int64{a.ControllerID})) == 1 {
+			path := jenkins.JobPath(b.Job) + strconv.FormatInt(a.BackendNumber, 10) + "/api/json"
+			if raw := q.r.URL.RawQuery; raw != "" {
+				path += "?" + raw
+			}
+			ctx, cancel := context.WithTimeout(q.r.Context(), f.cfg.RequestTimeout)
+			defer cancel()
+			res, err := f.fetch(ctx, rt, http.MethodGet, path, q.r.Header.Get("Authorization"))
+			if err == nil {
+				defer res.Body.Close()
+				body, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
+				switch {
+				case err != nil:
+				case res.StatusCode == http.StatusOK:
+					if out, err := rewriteBuild(body, b, a, rt.Instance().URL, v); err == nil {
+						writeBody(q, out)
+						return
+					}
+				case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden ||
+					res.StatusCode == http.StatusInternalServerError: // a malformed tree is the client's
+					copyAnswer(q.w, res, body)
+					return
+				}
+			}
+		}
+	}
+	writeJSON(q, v.build(b)) // the controller is gone, down, or lost the build
+}
+
+// copyAnswer passes a controller's answer on.
+func copyAnswer(w http.ResponseWriter, res *http.Response, body []byte) {
+	for _, k := range []string{"Content-Type", "WWW-Authenticate", "X-Error"} {
+		if v := res.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.WriteHeader(res.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// rewriteBuild maps a controller's build JSON onto the front door: its
+// number, id, names, url and queueId become the global ones, and URLs of
+// the controller become the front door's.
+func rewriteBuild(body []byte, b dispatch.Build, a dispatch.Attempt, ctlURL string, v *view) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	n, backend := strconv.FormatInt(b.Number, 10), strconv.FormatInt(a.BackendNumber, 10)
+	set := func(k string, val any) {
+		if _, ok := m[k]; ok {
+			m[k] = val
+		}
+	}
+	set("number", b.Number)
+	set("id", n)
+	set("queueId", b.ID)
+	set("url", v.buildURL(b.Job, b.Number))
+	if s, ok := m["displayName"].(string); ok && s == "#"+backend {
+		m["displayName"] = "#" + n
+	}
+	if s, ok := m["fullDisplayName"].(string); ok && strings.HasSuffix(s, " #"+backend) {
+		m["fullDisplayName"] = strings.TrimSuffix(s, " #"+backend) + " #" + n
+	}
+	// Neighbours on the controller are not the neighbours in the global
+	// numbering.
+	set("previousBuild", nil)
+	set("nextBuild", nil)
+	ctlBase := strings.TrimSuffix(ctlURL, "/") + "/"
+	r := strings.NewReplacer(ctlBase+jenkins.JobPath(b.Job)+backend+"/", v.buildURL(b.Job, b.Number), ctlBase, v.base)
+	out, err := json.Marshal(mapStrings(m, r.Replace))
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mapStrings applies fn to every string in a decoded JSON value.
+func mapStrings(x any, fn func(string) string) any {
+	switch t := x.(type) {
+	case string:
+		return fn(t)
+	case map[string]any:
+		for k, v := range t {
+			t[k] = mapStrings(v, fn)
+		}
+	case []any:
+		for i, v := range t {
+			t[i] = mapStrings(v, fn)
+		}
+	}
+	return x
+}
+
+// serveConsole answers consoleText: the console of the counted attempt so
+// far.
+func (f *Front) serveConsole(q *req, b dispatch.Build) {
+	text, _, _, err := f.builds.Log(q.r.Context(), b.ID, 0)
+	if err != nil {
+		writeBuildError(q, err)
+		return
+	}
+	q.w.Header()["Content-Type"] = textType
+	q.w.Header().Set("Content-Length", strconv.Itoa(len(text)))
+	if q.r.Method != http.MethodHead {
+		_, _ = q.w.Write(text)
+	}
+}
+
+// serveProgressive answers logText/progressiveText?start=N with
+// X-Text-Size and, while the build is not over, X-More-Data: true.
+func (f *Front) serveProgressive(q *req, b dispatch.Build, asHTML bool) {
+	if err := q.r.ParseForm(); err != nil {
+		failure(q.w, http.StatusBadRequest, err.Error())
+		return
+	}
+	start, _ := strconv.ParseInt(q.r.Form.Get("start"), 10, 64)
+	text, size, more, err := f.builds.Log(q.r.Context(), b.ID, max(start, 0))
+	if err != nil {
+		writeBuildError(q, err)
+		return
+	}
+	h := q.w.Header()
+	h["Content-Type"] = textType
+	if asHTML {
+		h.Set("Content-Type", "text/html;charset=utf-8")
+	}
+	h.Set("X-Text-Size", strconv.FormatInt(size, 10))
+	if more {
+		h.Set("X-More-Data", "true")
+	}
+	_, _ = q.w.Write(text)
+}
+
+// serveStop answers POST …/N/stop: jenkinds stops the counted attempt (and
+// will not place the build again), then redirects as Jenkins does.
+func (f *Front) serveStop(q *req, b dispatch.Build) {
+	if q.r.Method != http.MethodPost {
+		requirePOST(q.w)
+		return
+	}
+	if _, err := f.builds.Stop(q.r.Context(), b.ID); err != nil && !errors.Is(err, dispatch.ErrFinished) {
+		writeBuildError(q, err)
+		return
+	}
+	f.log.Info("build stopped", "cluster", q.cluster, "job", b.Job, "number", b.Number, "id", b.ID, "user", q.user)
+	to := q.r.Header.Get("Referer")
+	if to == "" {
+		to = f.newView(q).buildURL(b.Job, b.Number)
+	}
+	http.Redirect(q.w, q.r, to, http.StatusFound)
+}
+
+// proxyToBuild sends anything else under a build (its page, artifacts,
+// test report) to the controller that ran it, with the backend number.
+func (f *Front) proxyToBuild(q *req, b dispatch.Build, tail []string) {
+	a, ok := counted(b)
+	if !ok {
+		notFound(q.w)
+		return
+	}
+	var p strings.Builder
+	p.WriteString("/" + jenkins.JobPath(b.Job) + strconv.FormatInt(a.BackendNumber, 10) + "/")
+	for i, s := range tail {
+		if i > 0 {
+			p.WriteByte('/')
+		}
+		p.WriteString(url.PathEscape(s))
+	}
+	if len(tail) > 0 && strings.HasSuffix(q.r.URL.Path, "/") {
+		p.WriteByte('/')
+	}
+	r2 := q.r.Clone(q.r.Context())
+	u, err := url.Parse(p.String())
+	if err != nil {
+		notFound(q.w)
+		return
+	}
+	r2.URL.Path, r2.URL.RawPath = u.Path, u.RawPath
+	f.next.ServeHTTP(q.w, f.pin(r2, a.ControllerID))
+}

@@ -1,0 +1,175 @@
+package fleet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/dispatch"
+)
+
+// serveTrigger answers POST /job/…/build and /job/…/buildWithParameters:
+// the build is accepted durably and placed by package dispatch.
+func (f *Front) serveTrigger(q *req) {
+	r := q.r
+	withParams := q.rest[0] == "buildWithParameters"
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		failure(q.w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, token := r.Form["token"]; r.Method != http.MethodPost && !token {
+		requirePOST(q.w)
+		return
+	}
+	if !f.authenticate(q, q.job) {
+		return
+	}
+	ctx := r.Context()
+	info, err := f.builds.Job(ctx, q.cluster, q.job)
+	if err != nil {
+		writeBuildError(q, err)
+		return
+	}
+	delay, err := parseDelay(r.Form)
+	if err != nil {
+		failure(q.w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !info.Buildable {
+		writeBuildError(q, dispatch.ErrNotBuildable)
+		return
+	}
+	var params []dispatch.Param
+	switch {
+	case withParams:
+		// Missing parameters get the job's defaults on the controller;
+		// unknown names are ignored, as Jenkins does.
+		for _, name := range info.Parameters {
+			if v, ok := r.Form[name]; ok && len(v) > 0 {
+				params = append(params, dispatch.Param{Name: name, Value: v[0]})
+			}
+		}
+	case info.Parameterized:
+		if params, err = submittedParams(r.Form, info.Parameters); err != nil {
+			failure(q.w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	b, err := f.builds.Submit(ctx, dispatch.Request{
+		Cluster: q.cluster, Job: q.job, Params: params, Delay: delay,
+		Cause:          dispatch.Cause{Kind: "user", UserID: q.user},
+		WithParameters: withParams, Coalesce: true,
+	})
+	if err != nil {
+		writeBuildError(q, err)
+		return
+	}
+	q.w.Header().Set("Location", origin(r)+"queue/item/"+strconv.FormatInt(b.ID, 10)+"/")
+	if b.Coalesced && withParams {
+		q.w.WriteHeader(http.StatusSeeOther) // an identical item waits already (Jenkins ≥ 2.308)
+		return
+	}
+	q.w.WriteHeader(http.StatusCreated)
+}
+
+// parseDelay reads delay= as Jenkins' TimeDuration.fromString: "10sec" is
+// ten seconds, a bare "10" ten milliseconds; whole seconds count. No
+// delay means at once: jenkinds has no quiet period of its own.
+func parseDelay(form url.Values) (time.Duration, error) {
+	v, ok := form["delay"]
+	if !ok || len(v) == 0 {
+		return 0, nil
+	}
+	s := strings.TrimSpace(v[0])
+	mult := time.Millisecond
+	if i := strings.LastIndex(s, "sec"); i > 0 && (strings.HasSuffix(s, "sec") || strings.HasSuffix(s, "secs")) {
+		s, mult = strings.TrimSpace(s[:i]), time.Second
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("Invalid time duration value: %s", v[0])
+	}
+	return (time.Duration(n) * mult).Truncate(time.Second), nil
+}
+
+// submittedParams reads the json form field of POST /build on a
+// parameterized job (ParametersDefinitionProperty._doBuild):
+// json={"parameter":[{"name":"P","value":"x"}]}.
+func submittedParams(form url.Values, names []string) ([]dispatch.Param, error) {
+	raw := form.Get("json")
+	if raw == "" {
+		if len(form) == 0 {
+			return nil, errors.New("Nothing is submitted")
+		}
+		return nil, errors.New("This page expects a form submission")
+	}
+	var body struct {
+		Parameter json.RawMessage `json:"parameter"`
+	}
+	if err := json.Unmarshal([]byte(raw), &body); err != nil {
+		return nil, errors.New("This page expects a form submission")
+	}
+	type nv struct {
+		Name  string `json:"name"`
+		Value any    `json:"value"`
+	}
+	var list []nv
+	if p := body.Parameter; len(p) > 0 {
+		var err error
+		if p[0] == '{' {
+			var one nv
+			err = json.Unmarshal(p, &one)
+			list = []nv{one}
+		} else {
+			err = json.Unmarshal(p, &list)
+		}
+		if err != nil {
+			return nil, errors.New("This page expects a form submission")
+		}
+	}
+	var out []dispatch.Param
+	for _, p := range list {
+		known := false
+		for _, n := range names {
+			known = known || n == p.Name
+		}
+		if !known {
+			return nil, fmt.Errorf("No such parameter definition: %s", p.Name)
+		}
+		out = append(out, dispatch.Param{Name: p.Name, Value: fmt.Sprint(p.Value)})
+	}
+	return out, nil
+}
+
+// writeBuildError answers err of package dispatch as Jenkins would.
+func writeBuildError(q *req, err error) {
+	var be *dispatch.BackendError
+	switch {
+	case errors.Is(err, dispatch.ErrUnknownJob), errors.Is(err, dispatch.ErrNotFound):
+		notFound(q.w)
+	case errors.Is(err, dispatch.ErrNotBuildable):
+		page(q.w, http.StatusConflict, "Error", html.EscapeString(q.job)+" is not buildable")
+	case errors.Is(err, dispatch.ErrNotParameterized):
+		failure(q.w, http.StatusBadRequest, q.job+" is not parameterized")
+	case errors.Is(err, dispatch.ErrInvalid):
+		failure(q.w, http.StatusBadRequest, err.Error())
+	case errors.As(err, &be):
+		if be.Unavailable() {
+			unavailable(q.w, err.Error())
+			return
+		}
+		q.w.Header()["Content-Type"] = textType
+		q.w.WriteHeader(http.StatusBadGateway)
+		_, _ = q.w.Write([]byte("jenkinds: " + err.Error() + "\n"))
+	case q.r.Context().Err() != nil:
+		// the client went away
+	default:
+		serverError(q.w, "jenkinds: "+err.Error())
+	}
+}
