@@ -179,5 +179,25 @@ func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path,
 	} else if tok := rt.Token(); tok != "" {
 		hr.SetBasicAuth(inst.Username, tok)
 	}
-	return f.hc.Do(hr)
+	release := rt.Acquire() // jenkinds' own load on the controller, as the proxy counts it
+	res, err := f.hc.Do(hr)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	res.Body = &releasingBody{ReadCloser: res.Body, release: release}
+	return res, nil
+}
+
+// releasingBody ends a request's in-flight count when its body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }
