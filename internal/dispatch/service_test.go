@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 )
 
@@ -234,5 +236,38 @@ func TestLogFollowsTheCurrentAttempt(t *testing.T) {
 	tail, size2, _, err := e.svc.Log(context.Background(), b.ID, size-18)
 	if err != nil || string(tail) != "Finished: SUCCESS\n" || size2 != size {
 		t.Errorf("Log from %d = %q size %d (%v)", size-17, tail, size2, err)
+	}
+}
+
+func TestMetricsCountBuildsAndAttempts(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	b := e.submit(1, 1, "SUCCESS")
+	e.waitState(b.ID, dispatch.StateFinished, 10*time.Second)
+	reg := prometheus.NewRegistry()
+	e.svc.Register(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"jenkinds_builds cluster=default state=finished": 1,
+		"jenkinds_build_attempts fence= state=finished":  1,
+		"jenkinds_builds_scrape_errors":                  0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v; all: %v", k, g, ok, v, got)
+		}
 	}
 }

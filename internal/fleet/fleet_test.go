@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -142,6 +143,7 @@ func jobsSim(t *testing.T) *servertest.Server {
 	jobs := append(jenkinssim.DefaultJobs(),
 		jenkinssim.JobSpec{Name: "off", Disabled: true},
 		jenkinssim.JobSpec{Name: "slow", DurationMs: 60000, Parameters: []jenkinssim.ParamSpec{{Name: "N"}}},
+		jenkinssim.JobSpec{Name: "remote", DurationMs: 1, AuthToken: "s3cret"},
 	)
 	return servertest.Start(t, servertest.Options{Controllers: 2, Sim: jenkinssim.Config{Executors: 4, Jobs: jobs}})
 }
@@ -391,4 +393,42 @@ func TestRedispatchKeepsTheFrontDoorIds(t *testing.T) {
 	if len(b.Attempts) < 2 || cur.ControllerID == first.ControllerID {
 		t.Errorf("attempts %+v: want a second one on another controller", b.Attempts)
 	}
+}
+
+// ?token= triggers without credentials are checked against the job's
+// "Trigger builds remotely" token and become durable builds too.
+func TestRemoteTokenTrigger(t *testing.T) {
+	t.Parallel()
+	s := jobsSim(t)
+	post := func(path string) *http.Response {
+		res, err := http.Post(s.Front+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode >= 500 {
+			t.Logf("POST %s: HTTP %d: %s", path, res.StatusCode, b)
+		}
+		return res
+	}
+	if res := post("/job/remote/build?token=wrong"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("wrong token: HTTP %d, want 403", res.StatusCode)
+	}
+	if res := post("/job/hello/build?token=s3cret"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("token on a job without one: HTTP %d, want 403", res.StatusCode)
+	}
+	res := post("/job/remote/build?token=s3cret&cause=nightly")
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("remote trigger: HTTP %d, want 201", res.StatusCode)
+	}
+	id := queueID(t, res)
+	b, err := s.Jenkinds().Dispatch.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Cause.Kind != "remote" || b.Cause.Note != "nightly" || b.Cause.Addr != "127.0.0.1" {
+		t.Errorf("cause %+v, want remote from 127.0.0.1 with note nightly", b.Cause)
+	}
+	waitForResult(t, s, "remote", waitForNumber(t, s, id))
 }

@@ -101,6 +101,7 @@ type Front struct {
 	log        *slog.Logger
 	now        func() time.Time
 	auth       authCache
+	tokens     tokenCache
 }
 
 // New returns the front door's Jenkins API over o.Next.
@@ -125,6 +126,7 @@ func New(o Options) *Front {
 		f.clusterFor = func(string) string { return controller.DefaultCluster }
 	}
 	f.auth.init()
+	f.tokens.m = map[tokenKey]jobToken{}
 	return f
 }
 
@@ -136,12 +138,13 @@ type req struct {
 	job     string   // full name, "" for root resources
 	rest    []string // path segments after the job (or from the root)
 	user    string   // the authenticated caller
+	remote  string   // the address of a remote trigger (?token=)
 }
 
 // ServeHTTP answers the fleet-wide part of the Jenkins API and proxies the
 // rest.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") == "" || !fleetPath(r.URL.Path) {
+	if !fleetPath(r.URL.Path) || r.Header.Get("Authorization") == "" && !remoteTriggerPath(r) {
 		f.next.ServeHTTP(w, r)
 		return
 	}
@@ -172,6 +175,13 @@ func fleetPath(p string) bool {
 		return true
 	}
 	return false
+}
+
+// remoteTriggerPath: a trigger with ?token= and no credentials.
+func remoteTriggerPath(r *http.Request) bool {
+	return (strings.HasSuffix(r.URL.Path, "/build") || strings.HasSuffix(r.URL.Path, "/buildWithParameters") ||
+		strings.HasSuffix(r.URL.Path, "/build/") || strings.HasSuffix(r.URL.Path, "/buildWithParameters/")) &&
+		strings.Contains(r.URL.RawQuery, "token=")
 }
 
 // segments splits the escaped path into unescaped segments, dropping empty
@@ -399,7 +409,6 @@ func unavailable(w http.ResponseWriter, msg string) {
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte("jenkinds: " + msg + "\n"))
 }
-
 
 // requirePOST answers 405 as Stapler's @RequirePOST does.
 func requirePOST(w http.ResponseWriter) {

@@ -23,11 +23,19 @@ func (f *Front) serveTrigger(q *req) {
 		failure(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, token := r.Form["token"]; r.Method != http.MethodPost && !token {
+	token, hasToken := r.Form["token"]
+	if r.Method != http.MethodPost && !hasToken {
 		requirePOST(q.w)
 		return
 	}
-	if !f.authenticate(q, q.job) {
+	if r.Header.Get("Authorization") == "" {
+		if !hasToken || !f.remoteTrigger(q, token[0]) {
+			if !hasToken {
+				f.next.ServeHTTP(q.w, r)
+			}
+			return
+		}
+	} else if !f.authenticate(q, q.job) {
 		return
 	}
 	ctx := r.Context()
@@ -61,9 +69,12 @@ func (f *Front) serveTrigger(q *req) {
 			return
 		}
 	}
+	cause := dispatch.Cause{Kind: "user", UserID: q.user}
+	if q.remote != "" {
+		cause = dispatch.Cause{Kind: "remote", Addr: q.remote, Note: r.Form.Get("cause")}
+	}
 	b, err := f.builds.Submit(ctx, dispatch.Request{
-		Cluster: q.cluster, Job: q.job, Params: params, Delay: delay,
-		Cause:          dispatch.Cause{Kind: "user", UserID: q.user},
+		Cluster: q.cluster, Job: q.job, Params: params, Delay: delay, Cause: cause,
 		WithParameters: withParams, Coalesce: true,
 	})
 	if err != nil {
@@ -159,6 +170,8 @@ func writeBuildError(q *req, err error) {
 		failure(q.w, http.StatusBadRequest, q.job+" is not parameterized")
 	case errors.Is(err, dispatch.ErrInvalid):
 		failure(q.w, http.StatusBadRequest, err.Error())
+	case errors.As(err, new(*unreachable)):
+		unavailable(q.w, err.Error())
 	case errors.As(err, &be):
 		if be.Unavailable() {
 			unavailable(q.w, err.Error())

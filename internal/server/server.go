@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	}
 	s.Dispatch = dispatch.New(d, s.Pool, controllerClient(), log, time.Now, cfg.Dispatch)
 	s.Monitor.Observe(s.Dispatch.Observe)
+	s.Dispatch.Register(reg)
 	prober := &prober{pool: s.Pool, timeout: s.Monitor.Config().Timeout}
 	s.BuildClusters = buildcluster.NewStore(d, time.Now)
 	s.Queue = queue.New(d, queue.Options{Log: log, RescueInterval: cfg.QueueRescueInterval})
