@@ -15,19 +15,35 @@ import (
 )
 
 func init() {
-	register(command{name: "builds", summary: "submit builds and follow them", run: runBuilds})
+	register(command{name: "builds", summary: "trigger, list, cancel and follow builds", run: runBuilds})
 }
 
 const buildsHelp = `
-Submits builds through the admin API. A pipeline build (submit) is routed
-to a build cluster — the one its screwdriver.cd/buildCluster annotation
-names, else one drawn by weight among the platform's clusters — and queued
-for that cluster's workers.`
+Runs builds through the admin API, of two kinds.
 
-// buildSubcommands is the table of 'jenkinds builds': submit is the
-// pipeline build of a build cluster; the Jenkins-controller builds
-// (trigger, list, get, cancel, logs) join it here.
+Builds of a job on the Jenkins controllers of a cluster (trigger, list,
+get, cancel, logs): jenkinds stores each build, places it on a controller
+that has the job and can take it, follows it to its result, and places it
+again when that controller dies, hangs or restarts and loses it.
+
+Pipeline builds (submit): routed to a build cluster — the one the
+screwdriver.cd/buildCluster annotation names, else one drawn by weight
+among the platform's clusters — and queued for that cluster's workers.
+
+Examples:
+  jenkinds builds trigger --cluster production team/deploy -p ENV=staging --wait
+  jenkinds builds list --state running
+  jenkinds builds logs 42 --follow`
+
+// buildSubcommands is the table of 'jenkinds builds': the builds of the
+// Jenkins controllers (controllerbuilds.go), then submit, the pipeline
+// build of a build cluster.
 var buildSubcommands = []subcommand{
+	{"trigger", "build a job on the Jenkins controllers of a cluster", runBuildsTrigger},
+	{"list", "list the builds of the Jenkins controllers", runBuildsList},
+	{"get", "show a build and its attempts", runBuildsGet},
+	{"cancel", "cancel a waiting build, stop a running one", runBuildsCancel},
+	{"logs", "print a build's console; --follow it live", runBuildsLogs},
 	{"submit", "submit a pipeline build to a build cluster", runBuildsSubmit},
 }
 

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/server"
 )
@@ -22,7 +25,10 @@ const serveHelp = `
 Runs jenkinds: the controller registry and its admin API (/api/v1, behind
 the admin token), the health monitor, /metrics, /healthz and /readyz, and —
 with --proxy-listen — the front door that serves the controllers' UI, API
-and agents with sticky sessions and sub-second failover. On SIGTERM it stops
+and agents with sticky sessions and sub-second failover, and answers the
+Jenkins API across the controllers itself: builds triggered there are
+stored before the answer, placed on the least-loaded controller that has
+the job, followed, and placed again if that controller dies. On SIGTERM it stops
 accepting, finishes in-flight requests and closes WebSockets cleanly.
 
 Every flag can also be set by an environment variable (flags win):
@@ -33,6 +39,8 @@ Every flag can also be set by an environment variable (flags win):
   --health-timeout   HEALTH_CHECK_TIMEOUT    (milliseconds)
   --proxy-listen     JENKINDS_PROXY_LISTEN
   --tls-cert/--tls-key  JENKINDS_TLS_CERT / JENKINDS_TLS_KEY
+  --build-max-attempts JENKINDS_BUILD_MAX_ATTEMPTS
+  --build-strategy   JENKINDS_BUILD_STRATEGY
   --log-format       JENKINDS_LOG_FORMAT
   --log-level        JENKINDS_LOG_LEVEL
 Secrets: JENKINDS_SECRET_KEY (else <data-dir>/secret.key is created, 0600)
@@ -59,6 +67,11 @@ type serveFlags struct {
 	tryBudget, passiveFailures  int
 	tlsCert, tlsKey, agentHost  string
 	accessLog                   bool
+
+	buildAttempts                  int
+	buildStrategy                  string
+	buildFollow, buildRedispatch   time.Duration
+	buildInventory, buildAmbiguous time.Duration
 }
 
 func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
@@ -99,6 +112,12 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.StringVar(&f.tlsCert, "tls-cert", str("JENKINDS_TLS_CERT", ""), "certificate file: serve the front door over HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", str("JENKINDS_TLS_KEY", ""), "private key file of --tls-cert")
 	fs.BoolVar(&f.accessLog, "access-log", false, "log every request through the front door")
+	fs.IntVar(&f.buildAttempts, "build-max-attempts", num("JENKINDS_BUILD_MAX_ATTEMPTS", 3), "placements of a build on controllers before it fails (refused triggers do not count)")
+	fs.StringVar(&f.buildStrategy, "build-strategy", str("JENKINDS_BUILD_STRATEGY", "least-load"), "how builds are placed among a cluster's controllers: least-load, round-robin, weighted or primary-backup")
+	fs.DurationVar(&f.buildFollow, "build-follow-interval", time.Second, "time between two rounds that follow a controller's builds")
+	fs.DurationVar(&f.buildRedispatch, "build-redispatch-after", 30*time.Second, "how long a controller must stay unhealthy before its unfinished builds are placed elsewhere (a restart re-places what it lost at once)")
+	fs.DurationVar(&f.buildInventory, "build-inventory-interval", 30*time.Second, "how often each controller's job list is read")
+	fs.DurationVar(&f.buildAmbiguous, "build-ambiguous-grace", 30*time.Second, "how long a trigger whose answer was lost is looked for before the build is placed again")
 	fs.StringVar(&f.logFormat, "log-format", str("JENKINDS_LOG_FORMAT", "text"), "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", str("JENKINDS_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
 }
@@ -129,6 +148,21 @@ func (f *serveFlags) config() (server.Config, error) {
 	cfg.Proxy = proxy.Config{
 		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget, ResponseHeaderTimeout: f.headerTimeout,
 		PassiveFailures: f.passiveFailures, PassiveWindow: f.passiveWindow, AgentHost: f.agentHost, AccessLog: f.accessLog,
+	}
+	if !slices.Contains(balance.Strategies(), f.buildStrategy) {
+		return cfg, fmt.Errorf("%w: --build-strategy %q: must be one of %s", errUsage, f.buildStrategy, strings.Join(balance.Strategies(), ", "))
+	}
+	for name, d := range map[string]time.Duration{"build-follow-interval": f.buildFollow, "build-redispatch-after": f.buildRedispatch,
+		"build-inventory-interval": f.buildInventory, "build-ambiguous-grace": f.buildAmbiguous} {
+		if d <= 0 {
+			return cfg, fmt.Errorf("%w: --%s %s: must be a positive duration such as 500ms or 30s", errUsage, name, d)
+		}
+	}
+	strategy := f.buildStrategy
+	cfg.Dispatch = dispatch.Config{
+		MaxAttempts: f.buildAttempts, FollowInterval: f.buildFollow, RedispatchAfter: f.buildRedispatch,
+		InventoryInterval: f.buildInventory, AmbiguousGrace: f.buildAmbiguous,
+		Strategy: func(string) string { return strategy },
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %v", errUsage, err)

@@ -54,6 +54,17 @@ type Config struct {
 	BuildRouter BuildRouter
 	BuildQueue  BuildQueue
 	JobLogs     JobLogs
+
+	// Builds accepts, lists, cancels and reads the console of builds on
+	// the Jenkins controllers of the fleet (POST /api/v1/builds with
+	// clusterId, /api/v1/builds/{id}…); *dispatch.Service is one.
+	// Default: nil, those routes answer 501 not_enabled.
+	Builds Builds
+
+	// Drift compares the job definitions of a cluster's controllers (GET
+	// /api/v1/clusters/{clusterId}/drift); *jobsync.Service is one.
+	// Default: nil, that route answers 501 not_enabled.
+	Drift DriftChecker
 }
 
 // Validate says which required field is missing.
@@ -95,6 +106,8 @@ type handler struct {
 	router   BuildRouter
 	queue    BuildQueue
 	logs     JobLogs
+	builds   Builds
+	drift    DriftChecker
 
 	mux      *http.ServeMux // every route in routes
 	patterns []string       // what mux serves, "METHOD /path"
@@ -129,6 +142,8 @@ func New(cfg Config) (http.Handler, error) {
 		router:   cfg.BuildRouter,
 		queue:    cfg.BuildQueue,
 		logs:     cfg.JobLogs,
+		builds:   cfg.Builds,
+		drift:    cfg.Drift,
 		mux:      http.NewServeMux(),
 		literal:  map[string][]string{},
 	}
@@ -182,12 +197,14 @@ func (h *handler) routes(metrics http.Handler) []route {
 		{"GET", "/api/v1/clusters", h.handle(h.listClusters)},
 		{"GET", "/api/v1/clusters/{clusterId}/primary", h.handle(h.primary)},
 		{"POST", "/api/v1/clusters/{clusterId}/failover", h.handle(h.failover)},
+		{"GET", "/api/v1/clusters/{clusterId}/drift", h.handle(h.clusterDrift)},
 		{"POST", "/api/v1/health-checks", h.handle(h.runHealthChecks)},
 		{"GET", "/api/v1/openapi.json", h.handle(h.openAPI)},
 		{"GET", "/healthz", h.handle(h.healthz)},
 		{"GET", "/readyz", h.handle(h.readyz)},
 	}
 	rs = append(rs, h.buildClusterRoutes()...)
+	rs = append(rs, h.controllerBuildRoutes()...)
 	if metrics != nil {
 		rs = append(rs, route{"GET", "/metrics", metrics})
 	}

@@ -30,6 +30,11 @@
 //	DELETE /api/v1/buildClusters/{name}/keys/{kid}  retire a worker key → the record
 //	POST   /api/v1/builds                           pipeline build: route to a build cluster and queue → 201 PipelineBuild
 //	GET    /api/v1/queue/jobs/{id}[/log?attempt=]   a pipeline build's queue job; what its workers uploaded of its log
+//	POST   /api/v1/builds                           with clusterId: a build on a Jenkins controller → 201, Location, Build
+//	GET    /api/v1/builds[?cluster=&job=&state=&after=&limit=]   controller builds by id → {builds, next}
+//	GET    /api/v1/builds/{id}                      a controller build with its attempts, controllers named
+//	POST   /api/v1/builds/{id}/cancel               cancel a waiting build, stop a running one → the build
+//	GET    /api/v1/builds/{id}/log[?start=]         its console from byte start: text, X-Text-Size, X-More-Data
 //	GET    /api/v1/openapi.json                     the OpenAPI 3.0 document
 //	GET    /healthz                                 200 {"status":"ok"} while the process serves
 //	GET    /readyz                                  200 {"status":"ready"}, or 503 not_ready with the reason
@@ -61,7 +66,12 @@
 //	body over Config.MaxBodyBytes       413 body_too_large
 //	Content-Type other than JSON        415 unsupported_media_type
 //	buildcluster.ErrUnknownCluster      422 unknown_build_cluster, field annotations
-//	no build cluster service configured 501 not_enabled
+//	dispatch.ErrUnknownJob              404 not_found, field job (ErrNotFound: 404 too)
+//	dispatch.ErrNotBuildable            409 conflict, field job
+//	dispatch.ErrNotParameterized        400 invalid_field, field parameters (*dispatch.ValidationError: 400 too)
+//	dispatch.ErrFinished                409 build_ended: cancel of a build that ended
+//	*dispatch.BackendError              503 controller_unavailable when Unavailable(), else 502 controller_error
+//	no build cluster service configured 501 not_enabled (and no Config.Builds)
 //	balance.ErrNoneEligible             503 no_eligible_instance, Retry-After: 5
 //	buildcluster.ErrNoCandidate         503 no_build_cluster, Retry-After: 60
 //	context canceled / deadline         503 canceled / 504 timeout

@@ -44,6 +44,11 @@ const (
 	CodeUnknownBuildCluster          = "unknown_build_cluster"          // 422: the annotation names no cluster of the scmContext
 	CodeNotEnabled                   = "not_enabled"                    // 501: the server runs without this service
 	CodeNoBuildCluster               = "no_build_cluster"               // 503: no active cluster may take the build now (see Retry-After)
+
+	// Jenkins-controller builds (dispatch's doc.go has the mapping).
+	CodeBuildEnded            = "build_ended"            // 409: the build already ended: nothing to cancel
+	CodeControllerError       = "controller_error"       // 502: the controller the build is on answered with an error
+	CodeControllerUnavailable = "controller_unavailable" // 503: the controller the build is on does not answer now
 )
 
 // retryAfterNoneEligible is the Retry-After of no_eligible_instance, in
@@ -82,6 +87,9 @@ func classify(err error) *problem {
 		ce *controller.ConflictError
 	)
 	if p := classifyBuildCluster(err); p != nil {
+		return p
+	}
+	if p := classifyDispatch(err); p != nil {
 		return p
 	}
 	switch {

@@ -17,6 +17,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/auth"
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/jobsync"
 	"github.com/jenkinds/jenkinds/internal/queue"
 )
 
@@ -234,6 +235,12 @@ func TestOpenAPISchemas(t *testing.T) {
 		{"BuildSpec", api.BuildSpec{}},
 		{"PipelineBuild", api.PipelineBuild{}},
 		{"QueueJob", queue.Job{}},
+		{"DriftReport", jobsync.Report{}},
+		{"DriftController", jobsync.ControllerReport{}},
+		{"DriftSummary", jobsync.Summary{}},
+		{"JobDrift", jobsync.JobReport{}},
+		{"DriftVariant", jobsync.Variant{}},
+		{"PendingJobWrite", jobsync.Pending{}},
 	} {
 		s, ok := doc.Components.Schemas[tt.schema]
 		if !ok {

@@ -45,8 +45,13 @@ var (
 //     pipeline (org/repo), job, and either steps or yaml (a whole
 //     screwdriver.yaml, of which job is one job); annotations and
 //     environment are laid over the yaml's.
-//   - clusterId, job, parameters: a build on a Jenkins controller of the
-//     fleet (not served yet; see createBuild).
+//   - clusterId (and job, parameters, delaySeconds): a build of a job on
+//     the Jenkins controllers of cluster clusterId, accepted by Config.Builds
+//     (package dispatch) and placed on one of them (builds.go). parameters
+//     is an object of names to values, {"ENV": "qa"}; a value may be a
+//     string, a number or a boolean. delaySeconds holds the build back.
+//
+// A body with neither is a 400 that names both.
 type BuildRequest struct {
 	SCMContext  string              `json:"scmContext,omitempty"`
 	Pipeline    string              `json:"pipeline,omitempty"`
@@ -57,8 +62,9 @@ type BuildRequest struct {
 	Steps       []buildcluster.Step `json:"steps,omitempty"`
 	YAML        string              `json:"yaml,omitempty"`
 	// Jenkins-controller builds.
-	ClusterID  string          `json:"clusterId,omitempty"`
-	Parameters json.RawMessage `json:"parameters,omitempty"`
+	ClusterID    string          `json:"clusterId,omitempty"`
+	Parameters   json.RawMessage `json:"parameters,omitempty"`
+	DelaySeconds int             `json:"delaySeconds,omitempty"`
 }
 
 // BuildSpec is what a pipeline build runs: the payload of its queue job,
@@ -96,22 +102,29 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch {
 	case req.Pipeline != "" || req.YAML != "":
-		if req.ClusterID != "" || len(req.Parameters) > 0 && string(req.Parameters) != "null" {
-			return &problem{http.StatusBadRequest, CodeInvalidField,
-				"clusterId and parameters are for Jenkins-controller builds; a pipeline build takes " + pipelineFields, "clusterId"}
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"clusterId", req.ClusterID != ""},
+			{"parameters", len(req.Parameters) > 0 && string(req.Parameters) != "null"},
+			{"delaySeconds", req.DelaySeconds != 0},
+		} {
+			if f.set {
+				return &problem{http.StatusBadRequest, CodeInvalidField,
+					"clusterId, parameters and delaySeconds are for Jenkins-controller builds; a pipeline build takes " + pipelineFields, f.name}
+			}
 		}
 		return h.createPipelineBuild(w, r, req)
 
-	// ── Jenkins-controller builds plug in here ──────────────────────────
-	// {clusterId, job, parameters}: placed on a controller of the fleet
-	// (package dispatch). Until that is served, such a body gets the 400
-	// below, which names what a pipeline build needs.
-	// case req.ClusterID != "":
-	//	return h.createJenkinsBuild(w, r, req)
+	// Jenkins-controller builds: placed on a controller of the fleet
+	// (package dispatch; builds.go).
+	case req.ClusterID != "":
+		return h.createControllerBuild(w, r, req)
 
 	default:
 		return &problem{http.StatusBadRequest, CodeInvalidField,
-			"a pipeline build needs " + pipelineFields + "; builds on a Jenkins controller (clusterId, job, parameters) are not served yet", "pipeline"}
+			"a pipeline build needs " + pipelineFields + "; a build on a Jenkins controller needs " + controllerBuildFields, "pipeline"}
 	}
 }
 

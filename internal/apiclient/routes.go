@@ -7,6 +7,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/jobsync"
 )
 
 // One method per route of the API, in the order of its documentation.
@@ -98,6 +99,13 @@ func (c *Client) Primary(ctx context.Context, clusterID string) (controller.Inst
 func (c *Client) Failover(ctx context.Context, clusterID string, currentID int64) (controller.Instance, error) {
 	var out controller.Instance
 	return out, c.do(ctx, "POST", clusterPath(clusterID)+"/failover", nil, api.FailoverRequest{CurrentInstanceID: currentID}, &out)
+}
+
+// Drift compares the job definitions of clusterID's controllers ("" for
+// the default cluster) now: GET /api/v1/clusters/{clusterId}/drift.
+func (c *Client) Drift(ctx context.Context, clusterID string) (jobsync.Report, error) {
+	var out jobsync.Report
+	return out, c.do(ctx, "GET", clusterPath(clusterID)+"/drift", nil, nil, &out)
 }
 
 // RunHealthChecks checks the instances of clusterID, or all for "", now:

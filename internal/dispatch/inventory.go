@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/jenkinds/jenkinds/internal/balance"
 )
 
 // The job inventory says which controller has which job, whether it is
@@ -224,14 +226,14 @@ func (s *Service) Job(ctx context.Context, cluster, job string) (JobInfo, error)
 // controllers when some controller could not be read (unknown, not absent).
 func (s *Service) resolveJob(ctx context.Context, cluster, job string) (JobInfo, error) {
 	info, known := s.lookup(cluster, job)
-	if len(info.Controllers) > 0 {
+	if len(info.Controllers) > 0 && !s.stale(cluster) {
 		return info, nil
 	}
 	var wg sync.WaitGroup
 	for _, r := range s.pool.Cluster(cluster) {
 		inv := s.inv.get(r.ID())
-		if inv != nil && s.now().Sub(inv.at) < time.Second {
-			continue
+		if inv != nil && (s.now().Sub(inv.at) < time.Second || r.Health() == balance.Unhealthy) {
+			continue // fresh, or not answering now: do not hold the caller up
 		}
 		wg.Go(func() { _, _ = s.refreshInventory(ctx, r.ID()) })
 	}
@@ -241,6 +243,30 @@ func (s *Service) resolveJob(ctx context.Context, cluster, job string) (JobInfo,
 		return JobInfo{}, fmt.Errorf("job %q of cluster %q: %w", job, cluster, ErrUnknownJob)
 	}
 	return info, nil
+}
+
+// JobsChanged tells the service that jobs of cluster were created,
+// reconfigured or deleted through jenkinds: the next lookup reads the
+// controllers' job lists again instead of trusting the inventory.
+func (s *Service) JobsChanged(cluster string) {
+	for _, r := range s.pool.Cluster(cluster) {
+		if inv := s.inv.get(r.ID()); inv != nil {
+			cp := *inv
+			cp.at = time.Time{}
+			s.inv.set(r.ID(), &cp)
+		}
+	}
+}
+
+// stale reports whether some inventory of cluster was marked stale by
+// JobsChanged.
+func (s *Service) stale(cluster string) bool {
+	for _, r := range s.pool.Cluster(cluster) {
+		if inv := s.inv.get(r.ID()); inv != nil && inv.at.IsZero() && r.Health() != balance.Unhealthy {
+			return true
+		}
+	}
+	return false
 }
 
 func joinIDs(ids []int64) string {

@@ -150,44 +150,8 @@ func (s *store) execTx(ctx context.Context, tx *sql.Tx, query string, args ...an
 	return res.RowsAffected()
 }
 
-// nullTime scans a timestamp on either engine: a time.Time, or the text
-// SQLite returns where it does not know the column's type.
-type nullTime struct {
-	Time  time.Time
-	Valid bool
-}
-
-const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
-
-func (t *nullTime) Scan(v any) error {
-	switch v := v.(type) {
-	case nil:
-		*t = nullTime{}
-		return nil
-	case time.Time:
-		*t = nullTime{Time: v.UTC(), Valid: true}
-		return nil
-	case []byte:
-		return t.Scan(string(v))
-	case string:
-		for _, layout := range []string{sqliteTime, time.RFC3339Nano} {
-			if p, err := time.Parse(layout, v); err == nil {
-				*t = nullTime{Time: p.UTC(), Valid: true}
-				return nil
-			}
-		}
-		return fmt.Errorf("timestamp %q: unknown layout", v)
-	}
-	return fmt.Errorf("timestamp: unexpected %T", v)
-}
-
-func (t nullTime) ptr() *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time
-	return &v
-}
+// nullTime scans timestamps on either engine.
+type nullTime = db.NullTime
 
 const buildColumns = `id, cluster, job, params, cause, state, number, current_attempt, max_attempts, result, reason,
 	stop_requested, not_before, created_at, updated_at, started_at, finished_at`
@@ -207,7 +171,7 @@ func scanBuild(row interface{ Scan(...any) error }) (Build, error) {
 	}
 	b.State, b.Number = State(state), number.Int64
 	b.NotBefore, b.CreatedAt, b.UpdatedAt = notBefore.Time, created.Time, update.Time
-	b.StartedAt, b.FinishedAt = started.ptr(), finished.ptr()
+	b.StartedAt, b.FinishedAt = started.Ptr(), finished.Ptr()
 	if err := json.Unmarshal([]byte(params), &b.Params); err != nil {
 		return Build{}, fmt.Errorf("decode params of build %d: %w", b.ID, err)
 	}
@@ -237,7 +201,7 @@ func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 		return Attempt{}, err
 	}
 	a.BackendQueueID, a.BackendNumber, a.State = qid.Int64, num.Int64, AttemptState(state)
-	a.TriggeredAt, a.StartedAt, a.FinishedAt, a.SupersededAt = triggered.Time, started.ptr(), finished.ptr(), superseded.ptr()
+	a.TriggeredAt, a.StartedAt, a.FinishedAt, a.SupersededAt = triggered.Time, started.Ptr(), finished.Ptr(), superseded.Ptr()
 	return a, nil
 }
 

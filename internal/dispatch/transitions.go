@@ -58,7 +58,7 @@ func (s *store) watchList(ctx context.Context, controllerID int64) ([]watched, e
 			return nil, fmt.Errorf("watch list of controller %d: %w", controllerID, err)
 		}
 		w.BackendQueueID, w.BackendNumber, w.State = qid.Int64, num.Int64, AttemptState(state)
-		w.TriggeredAt, w.StartedAt, w.FinishedAt, w.SupersededAt = triggered.Time, started.ptr(), finished.ptr(), superseded.ptr()
+		w.TriggeredAt, w.StartedAt, w.FinishedAt, w.SupersededAt = triggered.Time, started.Ptr(), finished.Ptr(), superseded.Ptr()
 		w.buildState, w.current, w.buildNumber = State(bstate), cur == w.Attempt.Attempt, bnum.Int64
 		w.params = decodeParams(params)
 		out = append(out, w)

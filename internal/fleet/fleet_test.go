@@ -432,3 +432,63 @@ func TestRemoteTokenTrigger(t *testing.T) {
 	}
 	waitForResult(t, s, "remote", waitForNumber(t, s, id))
 }
+
+// A job created on the front door is created on every controller, and
+// can be built at once.
+func TestJobsDefinedOnce(t *testing.T) {
+	t.Parallel()
+	s := fleetSim(t)
+	const xml = `<?xml version='1.1' encoding='UTF-8'?>
+<project><description>made once</description><disabled>false</disabled><builders/></project>`
+	res, body := s.Jenkins("POST", "/createItem?name=once", strings.NewReader(xml), "text/xml; charset=utf-8")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("createItem: HTTP %d: %s", res.StatusCode, body)
+	}
+	for _, c := range s.Sims {
+		req, _ := http.NewRequest("GET", c.URL()+"job/once/config.xml", nil)
+		req.SetBasicAuth(servertest.User, servertest.Token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.Contains(string(got), "made once") {
+			t.Errorf("%s: job once: HTTP %d: %s", c.Name(), res.StatusCode, got)
+		}
+	}
+	res, body = s.Jenkins("POST", "/job/once/build", nil, "")
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("build the new job: HTTP %d: %s", res.StatusCode, body)
+	}
+	waitForNumber(t, s, queueID(t, res))
+	res, body = s.Jenkins("POST", "/job/once/doDelete", nil, "")
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("doDelete: HTTP %d: %s", res.StatusCode, body)
+	}
+	// The demo jobs are alike on every controller; one changed directly on
+	// a controller is drift.
+	var drift struct {
+		Summary struct {
+			Jobs, InSync, Differs int
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal(s.API("GET", "/api/v1/clusters/default/drift", nil, http.StatusOK), &drift); err != nil {
+		t.Fatal(err)
+	}
+	if drift.Summary.Jobs == 0 || drift.Summary.InSync != drift.Summary.Jobs {
+		t.Errorf("drift before a change: %+v, want every job in sync", drift.Summary)
+	}
+	req, _ := http.NewRequest("POST", s.Sims[1].URL()+"job/hello/config.xml", strings.NewReader(xml))
+	req.SetBasicAuth(servertest.User, servertest.Token)
+	req.Header.Set("Content-Type", "text/xml")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("change hello on %s: %v %v", s.Sims[1].Name(), res, err)
+	}
+	if err := json.Unmarshal(s.API("GET", "/api/v1/clusters/default/drift", nil, http.StatusOK), &drift); err != nil {
+		t.Fatal(err)
+	}
+	if drift.Summary.Differs != 1 {
+		t.Errorf("drift after changing hello on one controller: %+v, want 1 differing", drift.Summary)
+	}
+}

@@ -31,6 +31,8 @@ type Builds interface {
 	Waiting(ctx context.Context, cluster, job string, limit int) ([]dispatch.Build, error)
 	Permalink(ctx context.Context, cluster, job, name string) (int64, error)
 	NextNumber(ctx context.Context, cluster, job string) (int64, error)
+	// JobsChanged says jobs of cluster were written through the front door.
+	JobsChanged(cluster string)
 }
 
 var _ Builds = (*dispatch.Service)(nil)
@@ -243,16 +245,16 @@ func (f *Front) route(q *req) handler {
 		return f.serveJob
 	case is("createItem") && m == http.MethodPost && f.jobs != nil:
 		return f.serveCreateItem
-	case is("config.xml") && m == http.MethodPost && f.jobs != nil:
+	case is("config.xml") && (m == http.MethodPost || get) && f.jobs != nil:
 		return func(q *req) {
 			if f.authenticate(q, q.job) {
-				f.jobs.ServeConfigXML(q.w, q.r, q.cluster, q.job)
+				f.jobs.ServeConfigXML(f.changes(q), q.r, q.cluster, q.job)
 			}
 		}
 	case (is("doDelete") && m == http.MethodPost || len(rest) == 0 && m == http.MethodDelete) && f.jobs != nil:
 		return func(q *req) {
 			if f.authenticate(q, q.job) {
-				f.jobs.ServeDelete(q.w, q.r, q.cluster, q.job)
+				f.jobs.ServeDelete(f.changes(q), q.r, q.cluster, q.job)
 			}
 		}
 	case len(rest) >= 1 && (isNumber(rest[0]) || dispatch.IsPermalink(rest[0])):
@@ -282,8 +284,40 @@ func (f *Front) queueItemRoute(q *req) handler {
 
 func (f *Front) serveCreateItem(q *req) {
 	if f.authenticate(q, q.job) {
-		f.jobs.ServeCreateItem(q.w, q.r, q.cluster, q.job)
+		f.jobs.ServeCreateItem(f.changes(q), q.r, q.cluster, q.job)
 	}
+}
+
+// changes wraps q's writer so that a job write the controllers accepted
+// makes the build service read their job lists again.
+func (f *Front) changes(q *req) http.ResponseWriter {
+	if q.r.Method == http.MethodGet || q.r.Method == http.MethodHead {
+		return q.w
+	}
+	return &jobWrite{ResponseWriter: q.w, done: func() { f.builds.JobsChanged(q.cluster) }}
+}
+
+type jobWrite struct {
+	http.ResponseWriter
+	done    func()
+	written bool
+}
+
+func (w *jobWrite) WriteHeader(code int) {
+	if !w.written {
+		w.written = true
+		if code < 400 {
+			w.done()
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *jobWrite) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func isNumber(s string) bool {

@@ -168,7 +168,7 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	}
 	j.BuildID, j.Payload, j.State = buildID.Int64, json.RawMessage(payload), State(state)
 	j.Attempt, j.MaxAttempts, j.LeaseToken, j.LeasedBy = attempt, maxAttempts, token, leasedBy
-	j.LeaseExpiresAt, j.FinishedAt = expires.ptr(), finished.ptr()
+	j.LeaseExpiresAt, j.FinishedAt = expires.Ptr(), finished.Ptr()
 	j.CreatedAt, j.UpdatedAt = created.Time, updated.Time
 	j.Result, j.Error, j.hasDependents = result, errText, hasDependents
 	if exitCode.Valid {
@@ -181,45 +181,8 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	return j, nil
 }
 
-// nullTime scans a timestamp column on either engine: a time.Time, or the
-// text SQLite returns where it does not know the column's type (RETURNING,
-// aggregates).
-type nullTime struct {
-	Time  time.Time
-	Valid bool
-}
-
-// sqliteTime is the layout modernc.org/sqlite writes with _time_format=sqlite.
-const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
-
-func (t *nullTime) Scan(v any) error {
-	switch v := v.(type) {
-	case nil:
-		*t = nullTime{}
-		return nil
-	case time.Time:
-		*t = nullTime{Time: v.UTC(), Valid: true}
-		return nil
-	case []byte:
-		return t.Scan(string(v))
-	case string:
-		for _, layout := range []string{sqliteTime, time.RFC3339Nano} {
-			if p, err := time.Parse(layout, v); err == nil {
-				*t = nullTime{Time: p.UTC(), Valid: true}
-				return nil
-			}
-		}
-		return fmt.Errorf("parse timestamp %q", v)
-	}
-	return fmt.Errorf("scan timestamp from %T", v)
-}
-
-func (t nullTime) ptr() *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	return &t.Time
-}
+// nullTime scans timestamps on either engine.
+type nullTime = db.NullTime
 
 // Enqueue adds j to its cluster's queue and returns it as stored. Of j it
 // reads Cluster, BuildID, Payload, MaxAttempts (0: 3) and BlockedBy. Each

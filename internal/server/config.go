@@ -12,6 +12,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/health"
+	"github.com/jenkinds/jenkinds/internal/jobsync"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// dispatch.Config (3 attempts, follow every 1s, re-dispatch after 30s
 	// unhealthy).
 	Dispatch dispatch.Config
+	// JobSync tunes the job definitions written to every controller
+	// (retries, drift check every 5m). Defaults: see jobsync.Config.
+	JobSync jobsync.Config
 
 	// QueueRescueInterval is how often expired leases go back to the
 	// queue: a dead worker's job waits at most its lease TTL plus this.
@@ -113,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Dispatch.Validate(); err != nil {
 		return fmt.Errorf("builds: %w", err)
+	}
+	if err := c.JobSync.Validate(); err != nil {
+		return fmt.Errorf("job sync: %w", err)
 	}
 	if err := c.Workers.Validate(); err != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/fleet"
 	"github.com/jenkinds/jenkinds/internal/health"
+	"github.com/jenkinds/jenkinds/internal/jobsync"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/queue"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
@@ -57,6 +58,9 @@ type Server struct {
 	// Dispatch owns the builds accepted for Jenkins controllers: it places
 	// them, follows them and places them again when a controller dies.
 	Dispatch *dispatch.Service
+	// JobSync writes job definitions to every controller of a cluster and
+	// checks them for drift.
+	JobSync *jobsync.Service
 
 	// AdminToken is the token /api/v1 requires.
 	AdminToken string
@@ -74,7 +78,7 @@ func openDB(ctx context.Context, cfg Config) (*db.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations); err != nil {
+	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations, jobsync.Migrations); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
@@ -119,6 +123,8 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	s.Dispatch = dispatch.New(d, s.Pool, controllerClient(), log, time.Now, cfg.Dispatch)
 	s.Monitor.Observe(s.Dispatch.Observe)
 	s.Dispatch.Register(reg)
+	s.JobSync = jobsync.New(d, s.Pool, controllerClient(), log, time.Now, cfg.JobSync)
+	s.JobSync.Register(reg)
 	prober := &prober{pool: s.Pool, timeout: s.Monitor.Config().Timeout}
 	s.BuildClusters = buildcluster.NewStore(d, time.Now)
 	s.Queue = queue.New(d, queue.Options{Log: log, RescueInterval: cfg.QueueRescueInterval})
@@ -143,6 +149,8 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		BuildRouter:   buildcluster.NewRouter(s.BuildClusters, rand.IntN),
 		BuildQueue:    s.Queue,
 		JobLogs:       jobLogs,
+		Builds:        s.Dispatch,
+		Drift:         s.JobSync,
 	})
 	if err != nil {
 		return nil, err
@@ -160,7 +168,7 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		s.Proxy = proxy.New(cfg.Proxy, s.Pool, log, proxy.NewMetrics(reg, metrics.Requests()))
 		s.Proxy.OnEject = s.Monitor.Expedite
 		s.Fleet = fleet.New(fleet.Options{
-			Builds: s.Dispatch, Pool: s.Pool, Next: s.Proxy,
+			Builds: s.Dispatch, Jobs: s.JobSync, Pool: s.Pool, Next: s.Proxy,
 			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin,
 			Client: controllerClient(), Log: log,
 		})
@@ -224,6 +232,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.sync.Run(gctx, s.cfg.SyncInterval) })
 	g.Go(func() error { return s.Queue.Run(gctx) })
 	g.Go(func() error { return s.Dispatch.Run(gctx) })
+	g.Go(func() error { return s.JobSync.Run(gctx) })
 	g.Go(func() error {
 		s.log.Info("admin API listening", "addr", s.ln.Addr().String())
 		if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

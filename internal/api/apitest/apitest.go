@@ -6,6 +6,9 @@
 //	s := apitest.Start(t, dbtest.Engines(t)[0])
 //	s.Prober.Live = func(controller.Instance) (api.LiveStats, error) { … }
 //	c, _ := apiclient.New(s.URL, apitest.Token, s.Client())
+//
+// StartFleet (fleet.go) adds a real build engine (package dispatch) over
+// simulated Jenkins controllers (package jenkinssim) as Config.Builds.
 package apitest
 
 import (

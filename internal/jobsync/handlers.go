@@ -1,0 +1,394 @@
+package jobsync
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// RouteKind is a front-door request this package serves.
+type RouteKind int
+
+const (
+	// RouteCreateItem is POST [/job/F…]/createItem?name=N[&mode=copy&from=J].
+	RouteCreateItem RouteKind = iota + 1
+	// RouteConfigXML is GET, HEAD or POST /job/…/config.xml.
+	RouteConfigXML
+	// RouteDelete is POST /job/…/doDelete or DELETE /job/…/.
+	RouteDelete
+)
+
+// Route is a matched front-door request.
+type Route struct {
+	Kind RouteKind
+	// Job is the full name ("folder/job") of the job for RouteConfigXML and
+	// RouteDelete, and of the folder to create in for RouteCreateItem ("" for
+	// the root).
+	Job string
+}
+
+// Match tells whether r is one of the requests the front door must hand
+// to Serve instead of proxying: a job write (createItem, POST config.xml,
+// doDelete, DELETE) or a config.xml read. Paths are those of Jenkins,
+// names raw-URL-encoded segment by segment, empty segments ignored
+// (gojenkins adds a trailing slash to GETs).
+func Match(r *http.Request) (Route, bool) {
+	var segs []string
+	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	var names []string
+	i := 0
+	for ; i+1 < len(segs) && segs[i] == "job"; i += 2 {
+		name, err := url.PathUnescape(segs[i+1])
+		if err != nil || name == "" || strings.Contains(name, "/") {
+			return Route{}, false
+		}
+		names = append(names, name)
+	}
+	rest, full := segs[i:], strings.Join(names, "/")
+	switch {
+	case len(rest) == 1 && rest[0] == "createItem" && r.Method == http.MethodPost:
+		return Route{Kind: RouteCreateItem, Job: full}, true
+	case len(names) == 0:
+		return Route{}, false
+	case len(rest) == 1 && rest[0] == "config.xml" &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodPost):
+		return Route{Kind: RouteConfigXML, Job: full}, true
+	case len(rest) == 1 && rest[0] == "doDelete" && r.Method == http.MethodPost,
+		len(rest) == 0 && r.Method == http.MethodDelete:
+		return Route{Kind: RouteDelete, Job: full}, true
+	}
+	return Route{}, false
+}
+
+// Serve answers a request Match matched, for cluster. The caller has
+// authenticated the user (the controllers are written with their own API
+// tokens, so no crumb is needed or checked).
+func (s *Service) Serve(w http.ResponseWriter, r *http.Request, cluster string, rt Route) {
+	switch rt.Kind {
+	case RouteCreateItem:
+		s.ServeCreateItem(w, r, cluster, rt.Job)
+	case RouteConfigXML:
+		s.ServeConfigXML(w, r, cluster, rt.Job)
+	case RouteDelete:
+		s.ServeDelete(w, r, cluster, rt.Job)
+	default:
+		notFoundPage(w)
+	}
+}
+
+// ServeCreateItem answers POST [/job/F…]/createItem?name=N as Jenkins
+// does (200 and an empty body; 302 to the new job with mode=copy), after
+// creating the job folder/N on every active controller of cluster (see the
+// package documentation for partial failures).
+func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluster, folder string) {
+	if !requirePOST(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	name := q.Get("name")
+	if name == "" {
+		failure(w, http.StatusBadRequest, "Query parameter 'name' is required")
+		return
+	}
+	if err := checkGoodName(name); err != nil {
+		failure(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	job := joinName(folder, name)
+	var config []byte
+	copying := q.Get("mode") == "copy"
+	if copying {
+		from := strings.Trim(q.Get("from"), "/")
+		a := answer{kind: notFound}
+		if from != "" {
+			a = s.read(r.Context(), cluster, from)
+			if a.kind == notFound && folder != "" {
+				a = s.read(r.Context(), cluster, joinName(folder, from))
+			}
+		}
+		switch a.kind {
+		case applied:
+			config = a.body
+		case notFound:
+			failure(w, http.StatusBadRequest, "No such job: "+q.Get("from"))
+			return
+		case unavailable:
+			s.unavailable(w, cluster, "read the job to copy: "+a.brief())
+			return
+		default:
+			passThrough(w, a)
+			return
+		}
+	} else {
+		ct := r.Header.Get("Content-Type")
+		if ct == "" {
+			failure(w, http.StatusBadRequest, "No Content-Type header set")
+			return
+		}
+		if !strings.HasPrefix(ct, "application/xml") && !strings.HasPrefix(ct, "text/xml") {
+			failure(w, http.StatusBadRequest, "Requires 'mode' parameter, or a config.xml body with Content-Type application/xml")
+			return
+		}
+		var ok bool
+		if config, ok = s.readConfigBody(w, r); !ok {
+			return
+		}
+	}
+	o := s.write(r.Context(), cluster, job, OpCreate, string(config))
+	s.answer(w, r, cluster, o, func() {
+		if copying {
+			w.Header().Set("Location", frontBase(r)+jobPathOf(job))
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// ServeConfigXML answers /job/…/config.xml as Jenkins does. GET and HEAD
+// read it from one controller (preferring those with no pending write of
+// the job, healthy ones first); POST writes it to every active controller
+// of cluster and answers 200 and an empty body.
+func (s *Service) ServeConfigXML(w http.ResponseWriter, r *http.Request, cluster, job string) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		a := s.read(r.Context(), cluster, job)
+		switch a.kind {
+		case applied:
+			w.Header().Set("Content-Type", "application/xml")
+			w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
+			w.WriteHeader(http.StatusOK)
+			if r.Method == http.MethodGet {
+				w.Write(a.body)
+			}
+		case notFound:
+			notFoundPage(w)
+		case unavailable:
+			s.unavailable(w, cluster, a.brief())
+		default:
+			passThrough(w, a)
+		}
+	case http.MethodPost:
+		config, ok := s.readConfigBody(w, r)
+		if !ok {
+			return
+		}
+		o := s.write(r.Context(), cluster, job, OpUpdate, string(config))
+		s.answer(w, r, cluster, o, func() { w.WriteHeader(http.StatusOK) })
+	default:
+		failure(w, http.StatusBadRequest, "Unsupported method "+r.Method)
+	}
+}
+
+// ServeDelete answers POST /job/…/doDelete (302 to the parent folder, as
+// Jenkins does) and DELETE /job/…/ (204), after deleting the job on every
+// active controller of cluster.
+func (s *Service) ServeDelete(w http.ResponseWriter, r *http.Request, cluster, job string) {
+	if r.Method != http.MethodDelete && !requirePOST(w, r) {
+		return
+	}
+	o := s.write(r.Context(), cluster, job, OpDelete, "")
+	s.answer(w, r, cluster, o, func() {
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		parent, _ := splitName(job)
+		w.Header().Set("Location", frontBase(r)+jobPathOf(parent))
+		w.WriteHeader(http.StatusFound)
+	})
+}
+
+// answer turns the outcome of a write into the client's answer: ok when
+// some controller applied it, the controllers' refusal when they all
+// judged and refused it, 503 when none could be asked.
+func (s *Service) answer(w http.ResponseWriter, r *http.Request, cluster string, o *outcome, ok func()) {
+	w.Header().Set("X-Jenkinds-Sync", o.syncHeader())
+	switch {
+	case len(o.targets) == 0:
+		s.unavailable(w, cluster, "the cluster has no active controller")
+	case o.accepted && o.recordErr != nil:
+		serverError(w, fmt.Sprintf("jenkinds: the write reached %d of %d controllers, but the retries of the others could not be stored; send it again",
+			o.applied(), len(o.targets)))
+	case o.accepted:
+		ok()
+	case o.pass != nil:
+		passThrough(w, *o.pass)
+	default:
+		var reasons []string
+		for _, t := range o.targets {
+			reasons = append(reasons, t.name+": "+t.a.brief())
+		}
+		s.unavailable(w, cluster, strings.Join(reasons, "; "))
+	}
+}
+
+// readConfigBody reads a submitted config.xml and checks that it is one
+// well-formed XML document, answering as Jenkins does when it is not
+// (400 when it cannot be read, 500 "Unable to read config.xml" when it
+// does not parse).
+func (s *Service) readConfigBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxConfigBytes))
+	if err != nil {
+		failure(w, http.StatusBadRequest, "read config.xml: "+err.Error())
+		return nil, false
+	}
+	if err := checkXML(body); err != nil {
+		serverError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// checkXML accepts one well-formed XML document with one root element.
+// The declaration is dropped first: Jenkins writes version 1.1, which
+// encoding/xml refuses.
+func checkXML(doc []byte) error {
+	body := declRE.ReplaceAll(bytes.TrimPrefix(doc, []byte("\ufeff")), nil)
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New("Premature end of file.")
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	depth, roots := 0, 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				if roots++; roots > 1 {
+					return fmt.Errorf("more than one root element (<%s>)", t.Name.Local)
+				}
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return errors.New("content is not allowed outside the root element")
+			}
+		}
+	}
+	if roots == 0 {
+		return errors.New("no root element")
+	}
+	return nil
+}
+
+// checkGoodName is Jenkins' rule for item names (Jenkins.checkGoodName);
+// its messages are Jenkins' own, shown to clients in X-Error.
+func checkGoodName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return errors.New("No name is specified")
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("“%s” is not an allowed name", name)
+	}
+	for _, c := range name {
+		if c < 0x20 || strings.ContainsRune("?*/\\%!@#$^&|<>[]:;", c) {
+			return fmt.Errorf("‘%c’ is an unsafe character", c)
+		}
+	}
+	return nil
+}
+
+func joinName(folder, name string) string {
+	if folder = strings.Trim(folder, "/"); folder == "" {
+		return name
+	}
+	return folder + "/" + name
+}
+
+// frontBase is the front door's root URL as the client used it, with a
+// trailing slash (Location headers point there, never at a controller).
+func frontBase(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/"
+}
+
+// The answers below are Jenkins' own: hudson.model.Failure (400 with
+// X-Error), the 404 and "Oops" pages, and @RequirePOST's 405.
+
+func page(w http.ResponseWriter, status int, title, bodyHTML string) {
+	h := w.Header()
+	h.Set("X-Hudson", "1.395")
+	h.Set("Content-Type", "text/html;charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>%s [Jenkins]</title></head><body>%s</body></html>\n", html.EscapeString(title), bodyHTML)
+}
+
+func failure(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("X-Error", headerSafe(msg))
+	page(w, status, "Error", "<h1>Error</h1><p>"+html.EscapeString(msg)+"</p>")
+}
+
+func notFoundPage(w http.ResponseWriter) {
+	page(w, http.StatusNotFound, "Not Found", "<h2>Not Found</h2><p>This page may not exist, or you may not have permission to see it.</p>")
+}
+
+func serverError(w http.ResponseWriter, msg string) {
+	page(w, http.StatusInternalServerError, "Oops!", "<h2>A problem occurred while processing the request</h2><pre>"+html.EscapeString(msg)+"</pre>")
+}
+
+func requirePOST(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header().Set("Allow", "POST")
+	page(w, http.StatusMethodNotAllowed, "POST required", "<p>This URL requires POST</p>")
+	return false
+}
+
+// passThrough gives the client a controller's answer: its status,
+// X-Error, Content-Type and body.
+func passThrough(w http.ResponseWriter, a answer) {
+	if a.code == 0 {
+		a.code = http.StatusBadGateway
+	}
+	for _, k := range []string{"X-Error", "Content-Type"} {
+		if v := a.header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
+	w.WriteHeader(a.code)
+	w.Write(a.body)
+}
+
+// unavailable is the front door's 503 (as package proxy answers it): no
+// controller of the cluster could take the request now.
+func (s *Service) unavailable(w http.ResponseWriter, cluster, why string) {
+	w.Header().Set("Retry-After", "5")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintf(w, "jenkinds: no Jenkins controller of cluster %q can take this request now: %s\n", cluster, why)
+}
+
+// headerSafe keeps a message usable as a header value.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

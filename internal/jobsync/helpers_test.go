@@ -1,0 +1,333 @@
+package jobsync_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/db"
+	"github.com/jenkinds/jenkinds/internal/db/dbtest"
+	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/jobsync"
+)
+
+const cluster = controller.DefaultCluster
+
+// clock is the services' time: it moves only when a test says so.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is one test's world: simulated controllers registered in a pool as
+// cluster "default", a database, a Service and a front door serving it
+// (everything Match does not take is proxied to the first controller, as
+// the real front door would send it to some controller).
+type env struct {
+	t     *testing.T
+	url   string // database URL, for a second Service
+	d     *db.DB
+	pool  *controller.Pool
+	sims  []*jenkinssim.Controller
+	hc    *http.Client
+	clock *clock
+	cfg   jobsync.Config
+	reg   *prometheus.Registry
+	svc   *jobsync.Service
+	front *httptest.Server
+}
+
+// setup starts n controllers (no jobs) and the service on engine e;
+// configure may change the service's configuration first.
+func setup(t *testing.T, e dbtest.Engine, n int, configure ...func(*jobsync.Config)) *env {
+	t.Helper()
+	en := &env{t: t, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, reg: prometheus.NewRegistry()}
+	en.cfg = jobsync.Config{RequestTimeout: 5 * time.Second, RetryBase: time.Second, RetryMax: time.Minute, PollInterval: 10 * time.Millisecond}
+	for _, c := range configure {
+		c(&en.cfg)
+	}
+	en.url = e.URL(t)
+	en.d = en.open()
+	var err error
+	en.sims, err = jenkinssim.StartFleet(jenkinssim.FleetConfig{Controllers: n, Template: jenkinssim.Config{
+		QuietPeriod: 0, Jobs: []jenkinssim.JobSpec{}, RestartDuration: 50 * time.Millisecond,
+	}})
+	if err != nil {
+		t.Fatalf("start simulators: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, s := range en.sims {
+			s.Close()
+		}
+	})
+	en.pool = controller.NewPool()
+	var all []controller.Synced
+	for i, s := range en.sims {
+		all = append(all, controller.Synced{Instance: controller.Instance{
+			ID: int64(i + 1), Name: s.Name(), URL: s.URL(), Username: s.User(), ClusterID: cluster,
+			MaxConnections: 1000, IsActive: true, HealthStatus: controller.HealthHealthy,
+		}, Token: s.Token()})
+	}
+	en.pool.Sync(all)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	en.hc = &http.Client{Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	en.svc = en.newService()
+	en.svc.Register(en.reg)
+
+	target, _ := url.Parse(en.sims[0].URL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	en.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt, ok := jobsync.Match(r); ok {
+			en.svc.Serve(w, r, cluster, rt)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(en.front.Close)
+	return en
+}
+
+// open opens (and migrates) a handle on the test's database.
+func (en *env) open() *db.DB {
+	en.t.Helper()
+	d, err := db.Open(context.Background(), en.url)
+	if err != nil {
+		en.t.Fatalf("open database: %v", err)
+	}
+	en.t.Cleanup(func() { d.Close() })
+	if err := d.Migrate(context.Background(), jobsync.Migrations); err != nil {
+		en.t.Fatalf("migrate: %v", err)
+	}
+	return d
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("JOBSYNC_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (en *env) newService() *jobsync.Service {
+	return jobsync.New(en.d, en.pool, en.hc, testLogger(), en.clock.Now, en.cfg)
+}
+
+func (en *env) sim(i int) *jenkinssim.Controller { return en.sims[i] }
+
+func (en *env) setHealth(i int, h balance.Health) { en.pool.Get(int64(i+1)).SetHealth(h, time.Now()) }
+
+// response is an answer, read whole.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// do sends a request to base (the front door or a controller) with the
+// controllers' credentials; contentType "" sends none.
+func (en *env) do(base, method, path, contentType, body string) response {
+	en.t.Helper()
+	req, err := http.NewRequest(method, strings.TrimSuffix(base, "/")+path, strings.NewReader(body))
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	req.SetBasicAuth(en.sims[0].User(), en.sims[0].Token())
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	client := &http.Client{Transport: en.hc.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		en.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		en.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{res.StatusCode, res.Header, string(b)}
+}
+
+// front sends a request to the front door.
+func (en *env) frontDo(method, path, contentType, body string) response {
+	en.t.Helper()
+	return en.do(en.front.URL, method, path, contentType, body)
+}
+
+// create sends createItem through the front door.
+func (en *env) create(name, config string) response {
+	en.t.Helper()
+	return en.frontDo("POST", "/createItem?name="+url.QueryEscape(name), "text/xml; charset=utf-8", config)
+}
+
+// config reads job's config.xml straight from controller i: the body, or
+// "" when it has no such job.
+func (en *env) config(i int, job string) string {
+	en.t.Helper()
+	r := en.do(en.sims[i].URL(), "GET", "/"+jobPath(job)+"config.xml", "", "")
+	switch r.status {
+	case http.StatusOK:
+		return r.body
+	case http.StatusNotFound:
+		return ""
+	}
+	en.t.Fatalf("GET config.xml of %s on %s: %d %s", job, en.sims[i].Name(), r.status, r.body)
+	return ""
+}
+
+// wantConfig checks that each listed controller holds config for job.
+func (en *env) wantConfig(job, config string, controllers ...int) {
+	en.t.Helper()
+	for _, i := range controllers {
+		got := en.config(i, job)
+		if got == "" {
+			en.t.Errorf("%s: job %s missing", en.sims[i].Name(), job)
+		} else if jobsync.Fingerprint([]byte(got)) != jobsync.Fingerprint([]byte(config)) {
+			en.t.Errorf("%s: job %s has config\n%s\nwant\n%s", en.sims[i].Name(), job, got, config)
+		}
+	}
+}
+
+// wantMissing checks that none of the listed controllers has job.
+func (en *env) wantMissing(job string, controllers ...int) {
+	en.t.Helper()
+	for _, i := range controllers {
+		if got := en.config(i, job); got != "" {
+			en.t.Errorf("%s: job %s exists, want it missing", en.sims[i].Name(), job)
+		}
+	}
+}
+
+// pending returns the pending writes of the cluster, from a drift check.
+func (en *env) pending() []jobsync.Pending {
+	en.t.Helper()
+	rep, err := en.svc.Drift(context.Background(), cluster)
+	if err != nil {
+		en.t.Fatalf("Drift: %v", err)
+	}
+	return rep.Pending
+}
+
+// retry runs one retry round and checks what it did.
+func (en *env) retry(want jobsync.RetryStats) {
+	en.t.Helper()
+	got, err := en.svc.Retry(context.Background())
+	if err != nil {
+		en.t.Fatalf("Retry: %v", err)
+	}
+	if got != want {
+		en.t.Fatalf("Retry: got %+v, want %+v", got, want)
+	}
+}
+
+// metric returns the value of a gauge or counter of the cluster.
+func (en *env) metric(name string) float64 {
+	en.t.Helper()
+	mfs, err := en.reg.Gather()
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cluster" && l.GetValue() == cluster {
+					if g := m.GetGauge(); g != nil {
+						return g.GetValue()
+					}
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func jobPath(full string) string {
+	var sb strings.Builder
+	for _, seg := range strings.Split(full, "/") {
+		sb.WriteString("job/" + url.PathEscape(seg) + "/")
+	}
+	return sb.String()
+}
+
+// freestyle is a job config.xml with a description, as a client sends it.
+func freestyle(description string) string {
+	return `<?xml version='1.1' encoding='UTF-8'?>
+<project>
+  <description>` + description + `</description>
+  <keepDependencies>false</keepDependencies>
+  <properties/>
+  <scm class="hudson.scm.NullSCM"/>
+  <canRoam>true</canRoam>
+  <disabled>false</disabled>
+  <triggers/>
+  <concurrentBuild>false</concurrentBuild>
+  <builders/>
+  <publishers/>
+  <buildWrappers/>
+</project>
+`
+}
+
+const folderXML = `<?xml version='1.1' encoding='UTF-8'?>
+<com.cloudbees.hudson.plugins.folder.Folder plugin="cloudbees-folder">
+  <description>team folder</description>
+  <properties/>
+  <folderViews/>
+</com.cloudbees.hudson.plugins.folder.Folder>
+`
+
+// eventually polls cond until it holds, failing with what() after within.
+func eventually(t *testing.T, within time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what())
+		}
+		<-tick.C
+	}
+}
+
+// engines runs f on every engine, in parallel subtests.
+func engines(t *testing.T, f func(t *testing.T, e dbtest.Engine)) {
+	for _, e := range dbtest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			f(t, e)
+		})
+	}
+}
+
+func sqlite(t *testing.T) dbtest.Engine { return dbtest.Engines(t)[0] }

@@ -1,0 +1,321 @@
+package jobsync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/controller"
+)
+
+// target is one controller of a write and what it answered.
+type target struct {
+	rt    *controller.Runtime
+	id    int64
+	name  string
+	asked bool
+	a     answer
+}
+
+// outcome is what one front-door write came to.
+type outcome struct {
+	op       Op
+	targets  []*target // every active controller of the cluster, by id
+	accepted bool      // some controller applied it: every other one gets it as a pending write
+	// pass is, when the write was not accepted, the controller answer to
+	// give the client; nil when no controller judged the write (503).
+	pass *answer
+	// recordErr is set when an accepted write's pending writes could not
+	// be stored: the client must be told it failed.
+	recordErr error
+}
+
+// applied counts the controllers that hold the write.
+func (o *outcome) applied() int {
+	n := 0
+	for _, t := range o.targets {
+		if t.a.kind == applied {
+			n++
+		}
+	}
+	return n
+}
+
+// behind lists the controllers that do not hold the write.
+func (o *outcome) behind() []*target {
+	var out []*target
+	for _, t := range o.targets {
+		if t.a.kind != applied {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// syncHeader is the X-Jenkinds-Sync value: "2/3 controllers; retrying on
+// jenkins-2".
+func (o *outcome) syncHeader() string {
+	h := fmt.Sprintf("%d/%d controllers", o.applied(), len(o.targets))
+	if o.accepted && o.recordErr == nil {
+		if behind := o.behind(); len(behind) > 0 {
+			names := make([]string, len(behind))
+			for i, t := range behind {
+				names[i] = t.name
+			}
+			h += "; retrying on " + strings.Join(names, ", ")
+		}
+	}
+	return headerSafe(h)
+}
+
+// targets returns the active controllers of cluster, by id.
+func (s *Service) targets(cluster string) []*target {
+	var out []*target
+	for _, rt := range s.pool.Cluster(cluster) {
+		inst := rt.Instance()
+		if !inst.IsActive {
+			continue
+		}
+		out = append(out, &target{rt: rt, id: inst.ID, name: inst.Name})
+	}
+	return out
+}
+
+// each runs fn for every target in parallel and waits.
+func each(ts []*target, fn func(t *target)) {
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Go(func() { fn(t) })
+	}
+	wg.Wait()
+}
+
+var (
+	errUnhealthy    = errors.New("controller is unhealthy: not asked")
+	errNoController = errors.New("no active controller that is not unhealthy")
+)
+
+// send sends one phase of a write to t, unless t is known to be down.
+func (s *Service) send(ctx context.Context, t *target, fn func(b *backend) answer) {
+	if t.rt.Health() == balance.Unhealthy {
+		t.a = answer{kind: unavailable, err: errUnhealthy}
+		return
+	}
+	b, err := s.backend(t.rt)
+	if err != nil {
+		t.a = answer{kind: unavailable, err: err}
+		return
+	}
+	t.asked = true
+	t.a = fn(b)
+}
+
+// write applies op on job (its full name) to every active controller of
+// cluster in parallel, records the pending writes of the controllers that
+// did not apply it when some did, and says what came of it. The client
+// going away does not stop it: what a controller accepted is recorded.
+func (s *Service) write(ctx context.Context, cluster, job string, op Op, config string) *outcome {
+	ctx = context.WithoutCancel(ctx)
+	unlock := s.locks.lock(cluster, job)
+	defer unlock()
+
+	o := &outcome{op: op, targets: s.targets(cluster)}
+	each(o.targets, func(t *target) {
+		s.send(ctx, t, func(b *backend) answer {
+			switch op {
+			case OpCreate:
+				return b.create(ctx, job, config)
+			case OpUpdate:
+				return b.update(ctx, job, config)
+			default:
+				return b.remove(ctx, job)
+			}
+		})
+	})
+	if o.applied() == 0 {
+		o.pass = refusal(o)
+		s.logRefused(cluster, job, o)
+		return o
+	}
+	o.accepted = true
+	// Second phase: make the controllers that already had (create) or
+	// lacked (update) the job hold this definition too, and count a
+	// delete of a job that was not there as done.
+	each(o.targets, func(t *target) {
+		switch {
+		case op == OpCreate && t.a.kind == exists:
+			s.send(ctx, t, func(b *backend) answer { return b.update(ctx, job, config) })
+		case op == OpUpdate && t.a.kind == notFound:
+			s.send(ctx, t, func(b *backend) answer { return b.create(ctx, job, config) })
+		case op == OpDelete && t.a.kind == notFound:
+			t.a.kind, t.a.err = applied, nil
+		}
+	})
+	var done []int64
+	var failed []failedSend
+	for _, t := range o.targets {
+		if t.a.kind == applied {
+			done = append(done, t.id)
+		} else {
+			failed = append(failed, failedSend{controllerID: t.id, attempted: t.asked, err: t.a.reason()})
+		}
+	}
+	if o.recordErr = s.st.record(ctx, cluster, job, op, config, done, failed, s.cfg.RetryBase); o.recordErr != nil {
+		s.log.Error("job write applied on some controllers but its pending writes could not be stored: answering 500",
+			"cluster", cluster, "job", job, "op", op, "sync", o.syncHeader(), "err", o.recordErr)
+		return o
+	}
+	s.refreshPending(ctx)
+	if len(failed) == 0 {
+		s.log.Info("job written on every controller", "cluster", cluster, "job", job, "op", op, "controllers", len(done))
+		return o
+	}
+	s.metrics.failures.WithLabelValues(cluster).Add(float64(len(failed)))
+	for _, t := range o.behind() {
+		s.log.Warn("job write pending on a controller", "cluster", cluster, "job", job, "op", op,
+			"controller", t.name, "sync", o.syncHeader(), "err", t.a.reason())
+	}
+	return o
+}
+
+// refusal picks the answer of a write no controller applied: for a
+// create, "already exists" from a controller that has the job; else the
+// answer most controllers that judged the write gave (404 when none has
+// the job), the first controller's on a tie; nil when none judged it.
+func refusal(o *outcome) *answer {
+	type group struct {
+		first *target
+		n     int
+	}
+	var groups []*group
+	for _, t := range o.targets {
+		if o.op == OpCreate && t.a.kind == exists {
+			return &t.a
+		}
+		if t.a.kind == unavailable || t.a.kind == applied {
+			continue
+		}
+		i := slices.IndexFunc(groups, func(g *group) bool {
+			return g.first.a.code == t.a.code && g.first.a.xError() == t.a.xError()
+		})
+		if i < 0 {
+			groups = append(groups, &group{first: t})
+			i = len(groups) - 1
+		}
+		groups[i].n++
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	best := slices.MaxFunc(groups, func(a, b *group) int {
+		if c := cmp.Compare(a.n, b.n); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.first.id, a.first.id) // the lower id wins a tie
+	})
+	return &best.first.a
+}
+
+func (s *Service) logRefused(cluster, job string, o *outcome) {
+	var reasons []string
+	for _, t := range o.targets {
+		reasons = append(reasons, t.name+": "+t.a.reason())
+	}
+	if o.pass == nil {
+		s.log.Warn("job write reached no controller", "cluster", cluster, "job", job, "op", o.op,
+			"controllers", len(o.targets), "err", strings.Join(reasons, "; "))
+		return
+	}
+	s.log.Info("job write refused by the controllers", "cluster", cluster, "job", job, "op", o.op,
+		"status", o.pass.code, "err", strings.Join(reasons, "; "))
+}
+
+// read reads job's config.xml from one controller of cluster: first the
+// ones with no pending write of the job (they hold its latest accepted
+// definition), healthy before degraded or unknown, then by load; the next
+// when one does not answer. The answer is unavailable when none did.
+func (s *Service) read(ctx context.Context, cluster, job string) answer {
+	pending, err := s.st.pendingOn(ctx, cluster, job)
+	if err != nil {
+		s.log.Warn("read pending writes", "cluster", cluster, "job", job, "err", err)
+	}
+	var ts []*target
+	for _, t := range s.targets(cluster) {
+		if t.rt.Health() != balance.Unhealthy {
+			ts = append(ts, t)
+		}
+	}
+	rank := func(h balance.Health) int {
+		if h == balance.Healthy {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(ts, func(a, b *target) int {
+		if c := cmp.Compare(boolInt(pending[a.id]), boolInt(pending[b.id])); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(rank(a.rt.Health()), rank(b.rt.Health())); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rt.Load()+a.rt.InFlight(), b.rt.Load()+b.rt.InFlight())
+	})
+	last := answer{kind: unavailable, err: errNoController}
+	for _, t := range ts {
+		s.send(ctx, t, func(b *backend) answer { return b.readConfig(ctx, job) })
+		if t.a.kind != unavailable {
+			return t.a
+		}
+		last = t.a
+	}
+	return last
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keyedMutex serialises the writes of one job within this process: a
+// front-door write and a retry of the same job never interleave, so a
+// retry can never land an older definition after a newer one.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (k *keyedMutex) lock(cluster, job string) (unlock func()) {
+	key := cluster + "\x00" + job
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.n++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.n--; e.n == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
