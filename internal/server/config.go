@@ -13,6 +13,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
+	"github.com/jenkinds/jenkinds/internal/leader"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	// JobSync tunes the job definitions written to every controller
 	// (retries, drift check every 5m). Defaults: see jobsync.Config.
 	JobSync jobsync.Config
+	// Leader tunes the lease that picks the one replica which places and
+	// follows builds. Defaults: see leader.Config (TTL 15s, renew every 5s).
+	Leader leader.Config
 
 	// QueueRescueInterval is how often expired leases go back to the
 	// queue: a dead worker's job waits at most its lease TTL plus this.
@@ -117,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Dispatch.Validate(); err != nil {
 		return fmt.Errorf("builds: %w", err)
+	}
+	if err := c.Leader.Validate(); err != nil {
+		return fmt.Errorf("leader lease: %w", err)
 	}
 	if err := c.JobSync.Validate(); err != nil {
 		return fmt.Errorf("job sync: %w", err)

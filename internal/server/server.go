@@ -27,6 +27,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/fleet"
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
+	"github.com/jenkinds/jenkinds/internal/leader"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/queue"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
@@ -78,7 +79,7 @@ func openDB(ctx context.Context, cfg Config) (*db.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations, jobsync.Migrations); err != nil {
+	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations, jobsync.Migrations, leader.Migrations); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
@@ -231,8 +232,17 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.Monitor.Run(gctx) })
 	g.Go(func() error { return s.sync.Run(gctx, s.cfg.SyncInterval) })
 	g.Go(func() error { return s.Queue.Run(gctx) })
-	g.Go(func() error { return s.Dispatch.Run(gctx) })
-	g.Go(func() error { return s.JobSync.Run(gctx) })
+	// Placing and following builds, and retrying job writes, run on one
+	// replica at a time: the holder of the leader lease.
+	lease := leader.New(s.db, "dispatch", leader.DefaultHolder(), s.log, time.Now, s.cfg.Leader)
+	g.Go(func() error {
+		return lease.Run(gctx, func(ctx context.Context) error {
+			lg, lctx := errgroup.WithContext(ctx)
+			lg.Go(func() error { return s.Dispatch.Run(lctx) })
+			lg.Go(func() error { return s.JobSync.Run(lctx) })
+			return lg.Wait()
+		})
+	})
 	g.Go(func() error {
 		s.log.Info("admin API listening", "addr", s.ln.Addr().String())
 		if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
