@@ -209,6 +209,19 @@ type JobInfo struct {
 	Buildable     bool    // buildable on at least one of them
 	Parameterized bool
 	Parameters    []string // parameter names, as the first controller defines them
+	// ParamDefs are the parameter definitions of the first controller, in
+	// order, with their defaults.
+	ParamDefs []ParamDef
+}
+
+// ParamDef is one parameter definition of a job.
+type ParamDef struct {
+	Name string
+	// Class is the class of its values, e.g. hudson.model.StringParameterValue
+	// or hudson.model.BooleanParameterValue.
+	Class      string
+	Default    string
+	HasDefault bool
 }
 
 func encodeJSON(v any) string {

@@ -28,6 +28,7 @@ type jobMeta struct {
 	class     string // Jenkins' _class of the job
 	buildable bool
 	params    []string
+	defs      []ParamDef
 	next      int64 // nextBuildNumber when read
 }
 
@@ -94,7 +95,7 @@ func (iv *inventories) floor(id int64, job string) int64 {
 const inventoryDepth = 6
 
 func inventoryTree() string {
-	tree := "name,buildable,nextBuildNumber,property[parameterDefinitions[name]]"
+	tree := "name,buildable,nextBuildNumber,property[parameterDefinitions[name,defaultParameterValue[value]]]"
 	t := tree
 	for range inventoryDepth - 1 {
 		t = tree + ",jobs[" + t + "]"
@@ -112,7 +113,11 @@ type apiJob struct {
 	Jobs            *[]apiJob `json:"jobs"`
 	Property        []struct {
 		ParameterDefinitions []struct {
-			Name string `json:"name"`
+			Name    string `json:"name"`
+			Default *struct {
+				Class string `json:"_class"`
+				Value any    `json:"value"`
+			} `json:"defaultParameterValue"`
 		} `json:"parameterDefinitions"`
 	} `json:"property"`
 }
@@ -142,6 +147,16 @@ func (b *backend) readInventory(ctx context.Context) (*inventory, error) {
 			for _, p := range j.Property {
 				for _, d := range p.ParameterDefinitions {
 					m.params = append(m.params, d.Name)
+					def := ParamDef{Name: d.Name, Class: "hudson.model.StringParameterValue"}
+					if d.Default != nil {
+						if d.Default.Class != "" {
+							def.Class = d.Default.Class
+						}
+						if d.Default.Value != nil {
+							def.Default, def.HasDefault = fmt.Sprint(d.Default.Value), true
+						}
+					}
+					m.defs = append(m.defs, def)
 				}
 			}
 			inv.jobs[full] = m
@@ -197,6 +212,7 @@ func (s *Service) lookup(cluster, job string) (info JobInfo, known bool) {
 		if len(info.Controllers) == 0 {
 			info.Class = m.class
 			info.Parameters = m.params
+			info.ParamDefs = m.defs
 			info.Parameterized = len(m.params) > 0
 		}
 		info.Controllers = append(info.Controllers, r.ID())

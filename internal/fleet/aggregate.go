@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -112,6 +113,10 @@ func (f *Front) serveJob(q *req) {
 	}
 	ctx := q.r.Context()
 	info, err := f.builds.Job(ctx, q.cluster, q.job)
+	if errors.Is(err, dispatch.ErrUnknownJob) {
+		f.next.ServeHTTP(q.w, q.r) // a folder: as any controller shows it
+		return
+	}
 	if err != nil {
 		writeBuildError(q, err)
 		return
@@ -256,7 +261,36 @@ func (f *Front) serveRoot(q *req) {
 		failed(q, as)
 		return
 	}
+	f.recolor(q, base["jobs"], "")
 	q.writeMap(base)
+}
+
+// recolor sets the color of each listed job that jenkinds has builds of
+// from its history across controllers (as /job/X/api/json shows it).
+func (f *Front) recolor(q *req, list any, prefix string) {
+	jobs, _ := list.([]any)
+	var v *view
+	for _, x := range jobs {
+		m, ok := x.(map[string]any)
+		name, named := m["name"].(string)
+		if !ok || !named {
+			continue
+		}
+		if sub, ok := m["jobs"]; ok {
+			f.recolor(q, sub, prefix+name+"/")
+			continue
+		}
+		c, ok := m["color"].(string)
+		if !ok || c == "disabled" {
+			continue
+		}
+		if v == nil {
+			v = f.newView(q)
+		}
+		if recent, err := f.builds.History(q.r.Context(), q.cluster, prefix+name, 0, 1); err == nil && len(recent) > 0 {
+			m["color"] = v.color(prefix + name)
+		}
+	}
 }
 
 // mergeByName adds to list the items of more whose name it lacks, and

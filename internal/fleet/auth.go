@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
@@ -76,12 +78,18 @@ func (f *Front) authenticate(q *req, job string) bool {
 	if job == "" {
 		return true
 	}
+	// A job the inventory knows is checked where it is; a folder (the
+	// inventory holds jobs only) or a job unknown yet, on any controller.
+	var ids []int64
 	info, err := f.builds.Job(q.r.Context(), q.cluster, job)
-	if err != nil {
+	switch {
+	case err == nil:
+		ids = info.Controllers
+	case !errors.Is(err, dispatch.ErrUnknownJob):
 		writeBuildError(q, err)
 		return false
 	}
-	_, ok = f.check(q, authKey{cred, q.cluster, job}, jenkins.JobPath(job)+"api/json?tree=name", info.Controllers)
+	_, ok = f.check(q, authKey{cred, q.cluster, job}, jenkins.JobPath(job)+"api/json?tree=name", ids)
 	return ok
 }
 
@@ -184,6 +192,9 @@ func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path,
 	if err != nil {
 		release()
 		return nil, err
+	}
+	if v := res.Header.Get("X-Jenkins"); v != "" {
+		f.version.Store(v)
 	}
 	res.Body = &releasingBody{ReadCloser: res.Body, release: release}
 	return res, nil

@@ -2,12 +2,15 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
@@ -84,6 +87,8 @@ type Options struct {
 	ClusterFor func(host string) string
 	// Pin binds a request to one controller for Next.
 	Pin func(r *http.Request, id int64) *http.Request
+	// AgentOwner names the controller an agent belongs to (nil: none known).
+	AgentOwner func(cluster, agent string) (int64, bool)
 	// Client talks to controllers; nil is a default client.
 	Client *http.Client
 	Log    *slog.Logger
@@ -104,14 +109,20 @@ type Front struct {
 	now        func() time.Time
 	auth       authCache
 	tokens     tokenCache
+	version    atomic.Value // string: the newest X-Jenkins a controller sent
+	session    string       // X-Jenkins-Session of the front door's own answers
+	agentOwner func(cluster, agent string) (int64, bool)
 }
 
 // New returns the front door's Jenkins API over o.Next.
 func New(o Options) *Front {
 	f := &Front{
 		cfg: o.Config.withDefaults(), builds: o.Builds, jobs: o.Jobs, pool: o.Pool, next: o.Next,
-		clusterFor: o.ClusterFor, pin: o.Pin, hc: o.Client, log: o.Log, now: o.Now,
+		clusterFor: o.ClusterFor, pin: o.Pin, hc: o.Client, log: o.Log, now: o.Now, agentOwner: o.AgentOwner,
 	}
+	var sess [4]byte
+	_, _ = rand.Read(sess[:])
+	f.session = hex.EncodeToString(sess[:])
 	if f.hc == nil {
 		f.hc = &http.Client{}
 	}
@@ -141,6 +152,7 @@ type req struct {
 	rest    []string // path segments after the job (or from the root)
 	user    string   // the authenticated caller
 	remote  string   // the address of a remote trigger (?token=)
+	front   *Front
 }
 
 // ServeHTTP answers the fleet-wide part of the Jenkins API and proxies the
@@ -155,7 +167,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	q := &req{w: w, r: r, cluster: f.clusterFor(r.Host)}
+	q := &req{w: w, r: r, cluster: f.clusterFor(r.Host), front: f}
 	var parts []string
 	for len(segs) >= 2 && segs[0] == "job" {
 		parts = append(parts, segs[1])
@@ -172,7 +184,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fleetPath is a cheap first look: could this path be ours?
 func fleetPath(p string) bool {
 	switch {
-	case strings.HasPrefix(p, "/job/"), strings.HasPrefix(p, "/queue/"), strings.HasPrefix(p, "/computer/api/json"),
+	case strings.HasPrefix(p, "/job/"), strings.HasPrefix(p, "/queue/"), strings.HasPrefix(p, "/computer/"),
 		p == "/api/json", p == "/api/json/", strings.HasPrefix(p, "/createItem"):
 		return true
 	}
@@ -223,6 +235,8 @@ func (f *Front) route(q *req) handler {
 	}
 	if q.job == "" {
 		switch {
+		case len(rest) >= 2 && rest[0] == "computer" && rest[1] != "api":
+			return f.computerRoute(q)
 		case is("api", "json") && get:
 			return f.serveRoot
 		case is("computer", "api", "json") && get:
@@ -261,6 +275,44 @@ func (f *Front) route(q *req) handler {
 		return f.serveBuildResource
 	}
 	return nil
+}
+
+// computerRoute sends /computer/<node>/… to the controller the node
+// belongs to: "<name> on <controller>" as /computer/api/json lists a
+// repeated name, or an agent the proxy's directory knows.
+func (f *Front) computerRoute(q *req) handler {
+	name := q.rest[1]
+	var id int64
+	for _, rt := range f.pool.Cluster(q.cluster) {
+		if ctl := rt.Instance().Name; strings.HasSuffix(name, " on "+ctl) {
+			name, id = strings.TrimSuffix(name, " on "+ctl), rt.ID()
+			break
+		}
+	}
+	if id == 0 && f.agentOwner != nil {
+		id, _ = f.agentOwner(q.cluster, name)
+	}
+	if id == 0 {
+		return nil
+	}
+	return func(q *req) {
+		rest := append([]string{"computer", name}, q.rest[2:]...)
+		p := ""
+		for _, s := range rest {
+			p += "/" + url.PathEscape(s)
+		}
+		if strings.HasSuffix(q.r.URL.Path, "/") {
+			p += "/"
+		}
+		u, err := url.Parse(p)
+		if err != nil {
+			notFound(q.w)
+			return
+		}
+		r2 := q.r.Clone(q.r.Context())
+		r2.URL.Path, r2.URL.RawPath = u.Path, u.RawPath
+		f.next.ServeHTTP(q.w, f.pin(r2, id))
+	}
 }
 
 func (f *Front) queueItemRoute(q *req) handler {
@@ -408,6 +460,11 @@ func writeBody(q *req, body []byte) {
 	h := q.w.Header()
 	h["Content-Type"] = jsonType
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "deny")
+	if v, ok := q.front.version.Load().(string); ok {
+		h.Set("X-Jenkins", v)
+	}
+	h.Set("X-Jenkins-Session", q.front.session)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if q.r.Method == http.MethodHead {
 		return

@@ -87,12 +87,21 @@ func nullable(s string) any {
 	return s
 }
 
-func actionObjects(b dispatch.Build) []*st.Object {
+func (v *view) actionObjects(b dispatch.Build) []*st.Object {
 	actions := []*st.Object{st.Nested("hudson.model.CauseAction", st.PV("causes", 2, []*st.Object{causeObject(b.Cause)}))}
 	if len(b.Params) > 0 {
+		classes := v.paramClasses(b.Job)
 		vals := make([]*st.Object, len(b.Params))
 		for i, p := range b.Params {
-			vals[i] = st.Nested("hudson.model.StringParameterValue", st.PV("name", 3, p.Name), st.PV("value", 4, p.Value))
+			cls := classes[p.Name]
+			var val any = p.Value
+			switch cls {
+			case "":
+				cls = "hudson.model.StringParameterValue"
+			case "hudson.model.BooleanParameterValue":
+				val = p.Value == "true"
+			}
+			vals[i] = st.Nested(cls, st.PV("name", 3, p.Name), st.PV("value", 4, val))
 		}
 		actions = append(actions, st.Nested("hudson.model.ParametersAction", st.PV("parameters", 2, vals)))
 	}
@@ -105,9 +114,28 @@ type view struct {
 	builds   Builds
 	base     string // the front door's origin, with a trailing slash
 	cluster  string
-	classes  map[string]string // job → class
-	colors   map[string]string // job → color
+	classes  map[string]string            // job → class
+	pclasses map[string]map[string]string // job → parameter → class of its values
+	colors   map[string]string            // job → color
 	describe func(controllerID int64) string
+}
+
+// paramClasses are the classes of the values of job's parameters.
+func (v *view) paramClasses(job string) map[string]string {
+	if m, ok := v.pclasses[job]; ok {
+		return m
+	}
+	m := map[string]string{}
+	if info, err := v.builds.Job(v.ctx, v.cluster, job); err == nil {
+		for _, d := range info.ParamDefs {
+			m[d.Name] = d.Class
+		}
+	}
+	if v.pclasses == nil {
+		v.pclasses = map[string]map[string]string{}
+	}
+	v.pclasses[job] = m
+	return m
 }
 
 func (v *view) jobClass(job string) string {
@@ -176,7 +204,7 @@ func (v *view) build(b dispatch.Build) *st.Object {
 	}
 	cls := v.jobClass(b.Job)
 	o := st.Nested(buildClass(cls),
-		st.P("actions", actionObjects(b)),
+		st.P("actions", v.actionObjects(b)),
 		st.P("artifacts", []*st.Object{}),
 		st.P("building", building(b)),
 		st.P("description", desc),
@@ -238,7 +266,7 @@ func (v *view) queueItem(b dispatch.Build, now time.Time) *st.Object {
 		}
 	}
 	o := st.Nested(cls,
-		st.PV("actions", st.VisName, actionObjects(b)),
+		st.PV("actions", st.VisName, v.actionObjects(b)),
 		st.PV("blocked", st.VisName, blocked),
 		st.PV("buildable", st.VisName, buildable),
 		st.PV("id", st.VisName, b.ID),

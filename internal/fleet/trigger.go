@@ -56,15 +56,17 @@ func (f *Front) serveTrigger(q *req) {
 	var params []dispatch.Param
 	switch {
 	case withParams:
-		// Missing parameters get the job's defaults on the controller;
-		// unknown names are ignored, as Jenkins does.
-		for _, name := range info.Parameters {
-			if v, ok := r.Form[name]; ok && len(v) > 0 {
-				params = append(params, dispatch.Param{Name: name, Value: v[0]})
+		// Missing parameters get the job's defaults; unknown names are
+		// ignored, as Jenkins does.
+		for _, d := range info.ParamDefs {
+			if v, ok := r.Form[d.Name]; ok && len(v) > 0 {
+				params = append(params, dispatch.Param{Name: d.Name, Value: v[0]})
+			} else if d.HasDefault {
+				params = append(params, dispatch.Param{Name: d.Name, Value: d.Default})
 			}
 		}
 	case info.Parameterized:
-		if params, err = submittedParams(r.Form, info.Parameters); err != nil {
+		if params, err = submittedParams(r.Form, info.ParamDefs); err != nil {
 			failure(q.w, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -112,7 +114,7 @@ func parseDelay(form url.Values) (time.Duration, error) {
 // submittedParams reads the json form field of POST /build on a
 // parameterized job (ParametersDefinitionProperty._doBuild):
 // json={"parameter":[{"name":"P","value":"x"}]}.
-func submittedParams(form url.Values, names []string) ([]dispatch.Param, error) {
+func submittedParams(form url.Values, defs []dispatch.ParamDef) ([]dispatch.Param, error) {
 	raw := form.Get("json")
 	if raw == "" {
 		if len(form) == 0 {
@@ -144,16 +146,24 @@ func submittedParams(form url.Values, names []string) ([]dispatch.Param, error) 
 			return nil, errors.New("This page expects a form submission")
 		}
 	}
-	var out []dispatch.Param
+	got := map[string]string{}
 	for _, p := range list {
 		known := false
-		for _, n := range names {
-			known = known || n == p.Name
+		for _, d := range defs {
+			known = known || d.Name == p.Name
 		}
 		if !known {
 			return nil, fmt.Errorf("No such parameter definition: %s", p.Name)
 		}
-		out = append(out, dispatch.Param{Name: p.Name, Value: fmt.Sprint(p.Value)})
+		got[p.Name] = fmt.Sprint(p.Value)
+	}
+	var out []dispatch.Param
+	for _, d := range defs {
+		if v, ok := got[d.Name]; ok {
+			out = append(out, dispatch.Param{Name: d.Name, Value: v})
+		} else if d.HasDefault {
+			out = append(out, dispatch.Param{Name: d.Name, Value: d.Default})
+		}
 	}
 	return out, nil
 }

@@ -177,6 +177,10 @@ func (p *Proxy) clusterFor(host string) string {
 // default cluster.
 func (p *Proxy) ClusterFor(host string) string { return p.clusterFor(host) }
 
+// AgentOwner returns the controller that agent belongs to in cluster, as
+// the agent directory last read it.
+func (p *Proxy) AgentOwner(cluster, agent string) (int64, bool) { return p.agents.owner(cluster, agent) }
+
 type pinKey struct{}
 
 // Pin binds r to controller id: the front door sends it there and nowhere

@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		s.Proxy.OnEject = s.Monitor.Expedite
 		s.Fleet = fleet.New(fleet.Options{
 			Builds: s.Dispatch, Jobs: s.JobSync, Pool: s.Pool, Next: s.Proxy,
-			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin,
+			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin, AgentOwner: s.Proxy.AgentOwner,
 			Client: controllerClient(), Log: log,
 		})
 	}

@@ -44,7 +44,9 @@ type Options struct {
 	// set by this package). Jobs default to the simulator's demo jobs.
 	Sim jenkinssim.Config
 	// Health and Dispatch tune the server; zero fields get fast test
-	// defaults (probes every 100ms, follow rounds every 20ms).
+	// defaults (probes every 500ms with a 500ms timeout, 3 failures to go
+	// out, which stays calm under -race on 2 cores; follow rounds every
+	// 20ms).
 	Health   health.Config
 	Dispatch dispatch.Config
 	// Log receives the server's logs; nil discards them.
@@ -76,19 +78,19 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	h := o.Health
 	if h.Interval == 0 {
-		h.Interval = 100 * time.Millisecond
+		h.Interval = 500 * time.Millisecond
 	}
 	if h.Timeout == 0 {
-		h.Timeout = 80 * time.Millisecond
+		h.Timeout = 500 * time.Millisecond
 	}
 	if h.UnhealthyInterval == 0 {
-		h.UnhealthyInterval = 50 * time.Millisecond
+		h.UnhealthyInterval = 100 * time.Millisecond
 	}
 	if h.Rise == 0 {
 		h.Rise = 1
 	}
 	if h.Fall == 0 {
-		h.Fall = 2
+		h.Fall = 3
 	}
 	d := o.Dispatch
 	if d.FollowInterval == 0 {

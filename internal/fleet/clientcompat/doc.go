@@ -1,0 +1,27 @@
+// Package clientcompat checks that real, unmodified Jenkins clients pointed
+// at jenkinds' front door, in front of several simulated controllers, work
+// as they do against one Jenkins: they trigger builds, follow queue items to
+// build numbers, read build info and console output, stop and cancel, and
+// see the builds and nodes of every controller (package fleet). Where the
+// clients have known bugs against real Jenkins, the same bugs show here
+// (see shared/research/jenkins-api.md §10, "Client call maps", and
+// internal/jenkinssim/clientcompat, which checks the same clients against
+// one simulated controller).
+//
+// It holds only tests. Each runs a whole jenkinds (package servertest) in
+// front of three simulated controllers and, besides what the client saw,
+// checks where the builds really ran: on the controllers themselves and
+// through the admin API. The clients are:
+//
+//   - python-jenkins 1.4.0 (Debian's python3-jenkins, run with
+//     /usr/bin/python3, whose urllib3 1.26 it works with), driven by
+//     testdata/pyjenkins_fleet.py;
+//   - the Go module github.com/bndr/gojenkins v1.1.0.
+//
+// Where a client tripped over the front door, frontdoor_test.go shows the
+// same with the fewest plain HTTP requests, beside what one of the
+// controllers answers to them.
+//
+// Without `apt-get install python3-jenkins` the python-jenkins tests are
+// skipped, or fail when the environment variable CI is set.
+package clientcompat
