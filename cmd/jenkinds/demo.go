@@ -28,6 +28,7 @@ on exit unless --data-dir is given.`
 func runDemo(ctx context.Context, args []string, env *environment) error {
 	fs := newFlagSet(env, "demo", "[flags]", demoHelp)
 	listen := fs.String("listen", "127.0.0.1:7070", "address of the admin API")
+	front := fs.String("proxy-listen", "127.0.0.1:8080", "address of the front door (the controllers as one Jenkins)")
 	basePort := fs.Int("sim-base-port", 18080, "port of the first simulated controller (0 picks free ports)")
 	dataDir := fs.String("data-dir", "", "keep jenkinds' data here instead of a temporary directory")
 	interval := fs.Duration("health-interval", 2*time.Second, "health check interval")
@@ -75,7 +76,8 @@ func runDemo(ctx context.Context, args []string, env *environment) error {
 		}
 		return env.getenv(k)
 	}
-	cfg := server.Config{Listen: *listen, DataDir: dir}
+	cfg := server.Config{Listen: *listen, DataDir: dir, ProxyListen: *front}
+	cfg.Proxy.DefaultCluster = "production"
 	cfg.Health.Interval, cfg.Health.Timeout, cfg.Health.UnhealthyInterval = *interval, 1500*time.Millisecond, *interval
 	srv, err := server.New(ctx, cfg, getenv, log)
 	if err != nil {
@@ -83,7 +85,7 @@ func runDemo(ctx context.Context, args []string, env *environment) error {
 	}
 	addr, err := srv.Listen()
 	if err != nil {
-		return fmt.Errorf("%w (another jenkinds running? try --listen 127.0.0.1:0)", err)
+		return fmt.Errorf("%w (another jenkinds running? try --listen 127.0.0.1:0 --proxy-listen 127.0.0.1:0)", err)
 	}
 	for i, s := range sims {
 		prio, primary := 5, false
@@ -114,6 +116,8 @@ func runDemo(ctx context.Context, args []string, env *environment) error {
 	w := env.stdout
 	fmt.Fprintf(w, "\njenkinds is running (data in %s).\n\n", dir)
 	fmt.Fprintf(w, "  Admin API     %s/api/v1   (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
+	frontURL := "http://" + srv.ProxyAddr()
+	fmt.Fprintf(w, "  Front door    %s/   (the three controllers as one Jenkins; user %s, API token %s)\n", frontURL, sims[0].User(), sims[0].Token())
 	fmt.Fprintf(w, "  Metrics       %s/metrics\n", base)
 	fmt.Fprintf(w, "  Admin token   %s\n\n", srv.AdminToken)
 	fmt.Fprintln(w, "Simulated controllers (cluster production):")
@@ -132,6 +136,11 @@ func runDemo(ctx context.Context, args []string, env *environment) error {
 	fmt.Fprintf(w, "  curl -X POST %s__sim/faults -d '{\"kind\":\"down\",\"for\":\"20s\"}'   # kill the primary for 20 s\n", sims[0].URL())
 	fmt.Fprintln(w, "  go run ./cmd/jenkinds health check          # then watch it fail over and come back")
 	fmt.Fprintf(w, "  curl -s %s/metrics | grep jenkins_instance\n", base)
+	fmt.Fprintln(w, "Builds that are never lost, through the front door or the CLI:")
+	fmt.Fprintf(w, "  curl -i -u %s:%s -X POST '%s/job/deploy/buildWithParameters?SIM_DURATION_MS=8000'\n", sims[0].User(), sims[0].Token(), frontURL)
+	fmt.Fprintf(w, "  curl -s -u %s:%s '%s/job/deploy/api/json?tree=builds[number,building,result]'\n", sims[0].User(), sims[0].Token(), frontURL)
+	fmt.Fprintln(w, "  go run ./cmd/jenkinds builds trigger --cluster production deploy -p SIM_DURATION_MS=8000 --follow")
+	fmt.Fprintln(w, "  go run ./cmd/jenkinds builds list     # kill the controller running a build: it is placed again")
 	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
 	<-ctx.Done()
 	fmt.Fprintln(w, "Stopping.")

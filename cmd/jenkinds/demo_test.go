@@ -37,7 +37,7 @@ func TestDemo(t *testing.T) {
 	env := &environment{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--sim-base-port", "0"}, env) }()
+	go func() { done <- runMain(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--sim-base-port", "0"}, env) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		if time.Now().After(deadline) {
@@ -75,6 +75,21 @@ func TestDemo(t *testing.T) {
 		t.Errorf("clusters: %+v", clusters)
 	} else if in := clusters[0].Instances; !in[0].IsPrimary || in[0].Priority != 10 || in[1].Priority != 5 || in[2].Priority != 5 {
 		t.Errorf("priorities: %+v", in)
+	}
+	// The front door takes builds for the cluster production.
+	f := regexp.MustCompile(`Front door\s+(\S+)/\s.*user (\S+), API token (\S+)\)`).FindStringSubmatch(out.String())
+	if f == nil {
+		t.Fatalf("no front door in:\n%s", out.String())
+	}
+	req, _ = http.NewRequest("POST", f[1]+"/job/hello/build", nil)
+	req.SetBasicAuth(f[2], f[3])
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(resp.Header.Get("Location"), f[1]+"/queue/item/") {
+		t.Errorf("trigger on the front door: HTTP %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cancel()
 	if code := <-done; code != 0 {
