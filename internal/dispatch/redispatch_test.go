@@ -83,7 +83,7 @@ func TestRedispatchWhenTheControllerDies(t *testing.T) {
 	bs := onFirst(t, e, func() []dispatch.Build {
 		var out []dispatch.Build
 		for i := range 4 {
-			out = append(out, e.submit(i, 600, results[i]))
+			out = append(out, e.submit(i, 3000, results[i])) // still running at the kill, even on a loaded machine
 		}
 		return out
 	}, dispatch.AttemptRunning)
@@ -134,7 +134,7 @@ func TestRestartLosesRunningBuildsAndKeepsQueuedOnes(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{controllers: 2, executors: 1})
 	e.pool.Get(2).SetDraining(true)
-	running := e.submit(0, 1000, "SUCCESS")
+	running := e.submit(0, 4000, "SUCCESS") // long enough to be running when the restart comes, even on a loaded machine
 	eventually(t, 10*time.Second, func() bool { a, _ := e.get(running.ID).Current(); return a.State == dispatch.AttemptRunning },
 		func() string { return "first build never ran" })
 	queued := e.submit(1, 50, "UNSTABLE")
