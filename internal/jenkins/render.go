@@ -1,6 +1,10 @@
 package jenkins
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // BallColor is the color of a job whose newest completed build has
 // result (Jenkins' BallColor): blue, yellow, red, aborted or notbuilt.
@@ -26,4 +30,22 @@ func HeaderSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// CheckGoodName applies Jenkins' rule for item names
+// (Jenkins.checkGoodName); its messages are Jenkins' own, shown to clients
+// in X-Error.
+func CheckGoodName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return errors.New("No name is specified")
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("“%s” is not an allowed name", name)
+	}
+	for _, c := range name {
+		if c < 0x20 || strings.ContainsRune("?*/\\%!@#$^&|<>[]:;", c) {
+			return fmt.Errorf("‘%c’ is an unsafe character", c)
+		}
+	}
+	return nil
 }

@@ -435,21 +435,7 @@ func rawEncode(s string) string {
 	return sb.String()
 }
 
-// checkGoodName applies Jenkins.checkGoodName.
-func checkGoodName(name string) error {
-	if strings.TrimSpace(name) == "" {
-		return fmt.Errorf("No name is specified")
-	}
-	if name == "." || name == ".." {
-		return fmt.Errorf("“%s” is not an allowed name", name)
-	}
-	for _, c := range name {
-		if c < 0x20 || strings.ContainsRune("?*/\\%!@#$^&|<>[]:;", c) {
-			return fmt.Errorf("‘%c’ is an unsafe character", c)
-		}
-	}
-	return nil
-}
+func checkGoodName(name string) error { return jenkins.CheckGoodName(name) }
 
 func validResult(r string) bool {
 	switch r {

@@ -1,6 +1,8 @@
 package jobsync
 
 import (
+	"github.com/jenkinds/jenkinds/internal/jenkins"
+
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -291,22 +293,7 @@ func checkXML(doc []byte) error {
 	return nil
 }
 
-// checkGoodName is Jenkins' rule for item names (Jenkins.checkGoodName);
-// its messages are Jenkins' own, shown to clients in X-Error.
-func checkGoodName(name string) error {
-	if strings.TrimSpace(name) == "" {
-		return errors.New("No name is specified")
-	}
-	if name == "." || name == ".." {
-		return fmt.Errorf("“%s” is not an allowed name", name)
-	}
-	for _, c := range name {
-		if c < 0x20 || strings.ContainsRune("?*/\\%!@#$^&|<>[]:;", c) {
-			return fmt.Errorf("‘%c’ is an unsafe character", c)
-		}
-	}
-	return nil
-}
+func checkGoodName(name string) error { return jenkins.CheckGoodName(name) }
 
 func joinName(folder, name string) string {
 	if folder = strings.Trim(folder, "/"); folder == "" {
