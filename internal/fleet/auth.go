@@ -178,8 +178,12 @@ func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path,
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(f.closing, cancel) // Close ends it too
 	hr, err := http.NewRequestWithContext(ctx, method, base+strings.TrimPrefix(path, "/"), nil)
 	if err != nil {
+		stop()
+		cancel()
 		return nil, err
 	}
 	if auth != "" {
@@ -187,7 +191,12 @@ func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path,
 	} else if tok := rt.Token(); tok != "" {
 		hr.SetBasicAuth(inst.Username, tok)
 	}
-	release := rt.Acquire() // jenkinds' own load on the controller, as the proxy counts it
+	acquired := rt.Acquire() // jenkinds' own load on the controller, as the proxy counts it
+	release := func() {
+		acquired()
+		stop()
+		cancel()
+	}
 	res, err := f.hc.Do(hr)
 	if err != nil {
 		release()

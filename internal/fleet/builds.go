@@ -128,6 +128,12 @@ func rewriteBuild(body []byte, b dispatch.Build, a dispatch.Attempt, ctlURL stri
 			m[k] = val
 		}
 	}
+	// Whether it is over, and how, is jenkinds' to say: a build its
+	// controller lost in a restart reads "FAILURE" there until jenkinds
+	// places it again, and only the counted attempt's result is the build's.
+	set("building", building(b))
+	set("inProgress", building(b))
+	set("result", buildResult(b))
 	set("number", b.Number)
 	set("id", n)
 	set("queueId", b.ID)

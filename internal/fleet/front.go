@@ -112,6 +112,9 @@ type Front struct {
 	version    atomic.Value // string: the newest X-Jenkins a controller sent
 	session    string       // X-Jenkins-Session of the front door's own answers
 	agentOwner func(cluster, agent string) (int64, bool)
+
+	closing context.Context // cancelled by Close: requests to controllers end
+	close   context.CancelFunc
 }
 
 // New returns the front door's Jenkins API over o.Next.
@@ -140,8 +143,14 @@ func New(o Options) *Front {
 	}
 	f.auth.init()
 	f.tokens.m = map[tokenKey]jobToken{}
+	f.closing, f.close = context.WithCancel(context.Background())
 	return f
 }
+
+// Close ends the requests to controllers in flight (answers then fall back
+// to jenkinds' records or fail), so that a graceful shutdown is not held up
+// by a hung controller. Call it when the front door starts shutting down.
+func (f *Front) Close() { f.close() }
 
 // req is one request being answered here.
 type req struct {

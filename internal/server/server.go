@@ -280,6 +280,7 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 		g.Go(func() error {
 			<-gctx.Done()
+			s.Fleet.Close() // reads waiting on a hung controller must not hold the shutdown
 			defer closeHijacked()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 			defer cancel()
