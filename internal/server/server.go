@@ -280,7 +280,11 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 		g.Go(func() error {
 			<-gctx.Done()
-			s.Fleet.Close() // reads waiting on a hung controller must not hold the shutdown
+			// Reads the front door makes on a client's behalf get a second to
+			// finish, like any in-flight request; one waiting on a hung
+			// controller must not hold the shutdown for its whole timeout.
+			t := time.AfterFunc(time.Second, s.Fleet.Close)
+			defer t.Stop()
 			defer closeHijacked()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 			defer cancel()
