@@ -3,12 +3,15 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 )
 
@@ -269,5 +272,45 @@ func TestMetricsCountBuildsAndAttempts(t *testing.T) {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v; all: %v", k, g, ok, v, got)
 		}
+	}
+}
+
+// Concurrent Submits are committed together (group commit): each gets its
+// own id, and its row is there when Submit returns.
+func TestConcurrentSubmitsAreEachStored(t *testing.T) {
+	t.Parallel()
+	for _, engine := range dbtest.Engines(t) {
+		t.Run(engine.Name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, options{engine: &engine})
+			const n = 200
+			ids := make(chan int64, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					b, err := e.svc.Submit(context.Background(), dispatch.Request{Job: "build", Params: []dispatch.Param{{Name: "SEQ", Value: strconv.Itoa(i)}}, Delay: time.Hour})
+					if err != nil {
+						t.Errorf("submit %d: %v", i, err)
+						return
+					}
+					if got, err := e.svc.Get(context.Background(), b.ID); err != nil || got.Params[0].Value != strconv.Itoa(i) {
+						t.Errorf("submit %d: build %d reads back %+v, %v", i, b.ID, got.Params, err)
+					}
+					ids <- b.ID
+				})
+			}
+			wg.Wait()
+			close(ids)
+			seen := map[int64]bool{}
+			for id := range ids {
+				if seen[id] {
+					t.Errorf("id %d given twice", id)
+				}
+				seen[id] = true
+			}
+			if len(seen) != n {
+				t.Errorf("%d distinct ids, want %d", len(seen), n)
+			}
+		})
 	}
 }

@@ -35,6 +35,10 @@ type store struct {
 	stmtMu  sync.Mutex
 	stmts   map[string]*sql.Stmt
 	pending map[string]bool // run in a transaction, to be prepared after it
+
+	insMu     sync.Mutex
+	inserts   []*pendingInsert // Submits waiting for the next group commit
+	inserting bool             // a Submit is committing batches
 }
 
 func newStore(d *db.DB, now func() time.Time) *store {
@@ -220,20 +224,76 @@ func (s *store) insertBuild(ctx context.Context, b Build) (Build, error) {
 		b.NotBefore = now
 	}
 	b.NotBefore = b.NotBefore.UTC().Truncate(time.Microsecond)
-	const q = `INSERT INTO builds (cluster, job, params, cause, state, max_attempts, not_before, created_at, updated_at)
-	VALUES (?, ?, ?, ?, 'accepted', ?, ?, ?, ?) RETURNING id`
-	err := s.writeOne(ctx, func() error {
-		st, err := s.stmt(ctx, q)
-		if err != nil {
-			return err
-		}
-		return st.QueryRowContext(ctx, b.Cluster, b.Job, encodeJSON(b.Params), encodeJSON(b.Cause), b.MaxAttempts,
-			b.NotBefore, now, now).Scan(&b.ID)
-	})
-	if err != nil {
+	p := &pendingInsert{b: b, done: make(chan error, 1)}
+	s.insMu.Lock()
+	s.inserts = append(s.inserts, p)
+	lead := !s.inserting
+	s.inserting = true
+	s.insMu.Unlock()
+	if lead {
+		s.commitInserts(ctx)
+	}
+	if err := <-p.done; err != nil {
 		return Build{}, fmt.Errorf("insert build of %s/%s: %w", b.Cluster, b.Job, err)
 	}
-	return b, nil
+	return p.b, nil
+}
+
+// pendingInsert is a Submit waiting for its row to be committed.
+type pendingInsert struct {
+	b    Build
+	done chan error
+}
+
+const insertBuildSQL = `INSERT INTO builds (cluster, job, params, cause, state, max_attempts, not_before, created_at, updated_at)
+	VALUES (?, ?, ?, ?, 'accepted', ?, ?, ?, ?) RETURNING id`
+
+// commitInserts is group commit: the Submit that finds no commit running
+// commits every row queued meanwhile in one transaction, and again until
+// the queue is empty; each Submit returns once its row is committed. One
+// commit (one WAL write and flush) then serves many concurrent triggers,
+// and a row is still durable before its Submit answers. A failed batch
+// fails every Submit in it.
+func (s *store) commitInserts(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx) // the batch is everyone's, not the leader's
+	for {
+		s.insMu.Lock()
+		batch := s.inserts
+		s.inserts = nil
+		if len(batch) == 0 {
+			s.inserting = false
+			s.insMu.Unlock()
+			return
+		}
+		s.insMu.Unlock()
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			for _, p := range batch {
+				b := &p.b
+				if err := s.queryRowTx(ctx, tx, insertBuildSQL, b.Cluster, b.Job, encodeJSON(b.Params), encodeJSON(b.Cause),
+					b.MaxAttempts, b.NotBefore, b.CreatedAt, b.UpdatedAt).Scan(&b.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+}
+
+// queryRowTx is execTx for a statement that returns one row.
+func (s *store) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	s.stmtMu.Lock()
+	st := s.stmts[query]
+	if st == nil {
+		s.pending[query] = true
+	}
+	s.stmtMu.Unlock()
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.db.Rebind(query), args...)
 }
 
 // writeOne runs a single autocommitted statement under writeMu on SQLite.
@@ -248,9 +308,12 @@ func (s *store) writeOne(ctx context.Context, fn func() error) error {
 // waitingTwin returns an accepted or placed build of cluster/job with
 // exactly these parameters, the oldest, for Request.Coalesce.
 func (s *store) waitingTwin(ctx context.Context, cluster, job string, params []Param) (Build, error) {
-	b, err := scanBuild(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+buildColumns+` FROM builds
-	WHERE cluster = ? AND job = ? AND params = ? AND state IN ('accepted', 'placed') ORDER BY id LIMIT 1`),
-		cluster, job, encodeJSON(params)))
+	st, err := s.stmt(ctx, `SELECT `+buildColumns+` FROM builds
+	WHERE cluster = ? AND job = ? AND params = ? AND state IN ('accepted', 'placed') ORDER BY id LIMIT 1`)
+	if err != nil {
+		return Build{}, err
+	}
+	b, err := scanBuild(st.QueryRowContext(ctx, cluster, job, encodeJSON(params)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Build{}, ErrNotFound
 	}
