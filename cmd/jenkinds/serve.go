@@ -113,7 +113,7 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.StringVar(&f.tlsKey, "tls-key", str("JENKINDS_TLS_KEY", ""), "private key file of --tls-cert")
 	fs.BoolVar(&f.accessLog, "access-log", false, "log every request through the front door")
 	fs.IntVar(&f.buildAttempts, "build-max-attempts", num("JENKINDS_BUILD_MAX_ATTEMPTS", 3), "placements of a build on controllers before it fails (refused triggers do not count)")
-	fs.StringVar(&f.buildStrategy, "build-strategy", str("JENKINDS_BUILD_STRATEGY", "least-load"), "how builds are placed among a cluster's controllers: least-load, round-robin, weighted or primary-backup")
+	fs.StringVar(&f.buildStrategy, "build-strategy", str("JENKINDS_BUILD_STRATEGY", "least-load"), "how builds are placed among a cluster's controllers: least-load, round-robin, weighted or primary-backup; per cluster as CLUSTER=STRATEGY, comma-separated, e.g. least-load,production=primary-backup")
 	fs.DurationVar(&f.buildFollow, "build-follow-interval", time.Second, "time between two rounds that follow a controller's builds")
 	fs.DurationVar(&f.buildRedispatch, "build-redispatch-after", 30*time.Second, "how long a controller must stay unhealthy before its unfinished builds are placed elsewhere (a restart re-places what it lost at once)")
 	fs.DurationVar(&f.buildInventory, "build-inventory-interval", 30*time.Second, "how often each controller's job list is read")
@@ -149,8 +149,9 @@ func (f *serveFlags) config() (server.Config, error) {
 		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget, ResponseHeaderTimeout: f.headerTimeout,
 		PassiveFailures: f.passiveFailures, PassiveWindow: f.passiveWindow, AgentHost: f.agentHost, AccessLog: f.accessLog,
 	}
-	if !slices.Contains(balance.Strategies(), f.buildStrategy) {
-		return cfg, fmt.Errorf("%w: --build-strategy %q: must be one of %s", errUsage, f.buildStrategy, strings.Join(balance.Strategies(), ", "))
+	strategyOf, err := parseStrategies(f.buildStrategy)
+	if err != nil {
+		return cfg, err
 	}
 	for name, d := range map[string]time.Duration{"build-follow-interval": f.buildFollow, "build-redispatch-after": f.buildRedispatch,
 		"build-inventory-interval": f.buildInventory, "build-ambiguous-grace": f.buildAmbiguous} {
@@ -158,16 +159,48 @@ func (f *serveFlags) config() (server.Config, error) {
 			return cfg, fmt.Errorf("%w: --%s %s: must be a positive duration such as 500ms or 30s", errUsage, name, d)
 		}
 	}
-	strategy := f.buildStrategy
 	cfg.Dispatch = dispatch.Config{
 		MaxAttempts: f.buildAttempts, FollowInterval: f.buildFollow, RedispatchAfter: f.buildRedispatch,
 		InventoryInterval: f.buildInventory, AmbiguousGrace: f.buildAmbiguous,
-		Strategy: func(string) string { return strategy },
+		Strategy: strategyOf,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return cfg, nil
+}
+
+// parseStrategies reads --build-strategy: a default strategy and
+// CLUSTER=STRATEGY overrides, comma-separated.
+func parseStrategies(v string) (func(cluster string) string, error) {
+	def, per := balance.StrategyLeastLoad, map[string]string{}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		cluster, strategy, scoped := strings.Cut(item, "=")
+		if !scoped {
+			strategy = cluster
+		}
+		if !slices.Contains(balance.Strategies(), strategy) {
+			return nil, fmt.Errorf("%w: --build-strategy %q: %q must be one of %s", errUsage, v, strategy, strings.Join(balance.Strategies(), ", "))
+		}
+		switch {
+		case !scoped:
+			def = strategy
+		case cluster == "":
+			return nil, fmt.Errorf("%w: --build-strategy %q: %q needs a cluster name before =", errUsage, v, item)
+		default:
+			per[cluster] = strategy
+		}
+	}
+	return func(cluster string) string {
+		if s, ok := per[cluster]; ok {
+			return s
+		}
+		return def
+	}, nil
 }
 
 func (f *serveFlags) logger(env *environment) (*slog.Logger, error) {
