@@ -249,37 +249,58 @@ const insertBuildSQL = `INSERT INTO builds (cluster, job, params, cause, state, 
 	VALUES (?, ?, ?, ?, 'accepted', ?, ?, ?, ?) RETURNING id`
 
 // commitInserts is group commit: the Submit that finds no commit running
-// commits every row queued meanwhile in one transaction, and again until
-// the queue is empty; each Submit returns once its row is committed. One
-// commit (one WAL write and flush) then serves many concurrent triggers,
-// and a row is still durable before its Submit answers. A failed batch
-// fails every Submit in it.
+// commits every row queued meanwhile (its own among them) in one
+// transaction; rows queued during that commit are committed by the next
+// batch, which a new goroutine takes on, so no Submit waits for more than
+// the commit in progress and its own. Each Submit returns once its row is
+// committed: one commit (one WAL write and flush) serves many concurrent
+// triggers, and a row is still durable before its Submit answers. When a
+// batch fails, its rows are tried one by one, so only a bad row fails.
 func (s *store) commitInserts(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx) // the batch is everyone's, not the leader's
-	for {
-		s.insMu.Lock()
-		batch := s.inserts
-		s.inserts = nil
-		if len(batch) == 0 {
-			s.inserting = false
-			s.insMu.Unlock()
-			return
-		}
-		s.insMu.Unlock()
-		err := s.write(ctx, func(tx *sql.Tx) error {
-			for _, p := range batch {
-				b := &p.b
-				if err := s.queryRowTx(ctx, tx, insertBuildSQL, b.Cluster, b.Job, encodeJSON(b.Params), encodeJSON(b.Cause),
-					b.MaxAttempts, b.NotBefore, b.CreatedAt, b.UpdatedAt).Scan(&b.ID); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+	s.insMu.Lock()
+	batch := s.inserts
+	s.inserts = nil
+	s.insMu.Unlock()
+	if err := s.commitBatch(ctx, batch); err == nil || len(batch) == 1 {
 		for _, p := range batch {
 			p.done <- err
 		}
+	} else {
+		// One bad row must not fail the others: each on its own.
+		for _, p := range batch {
+			p.done <- s.commitBatch(ctx, []*pendingInsert{p})
+		}
 	}
+	s.insMu.Lock()
+	defer s.insMu.Unlock()
+	if len(s.inserts) == 0 {
+		s.inserting = false
+		return
+	}
+	go s.commitInserts(ctx)
+}
+
+// commitBatch inserts batch in one transaction, bounded in time; a panic
+// is an error of the batch, so that no Submit waits forever.
+func (s *store) commitBatch(ctx context.Context, batch []*pendingInsert) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("insert builds: panic: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, p := range batch {
+			b := &p.b
+			if err := s.queryRowTx(ctx, tx, insertBuildSQL, b.Cluster, b.Job, encodeJSON(b.Params), encodeJSON(b.Cause),
+				b.MaxAttempts, b.NotBefore, b.CreatedAt, b.UpdatedAt).Scan(&b.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // queryRowTx is execTx for a statement that returns one row.

@@ -281,20 +281,8 @@ func chaosCheck(ctx context.Context, r *chaosRun, builds []*tracked) {
 }
 
 // buildGetter returns how to read a build with its attempts: GET
-// /api/v1/builds/{id} when the admin API serves it, else the running
-// jenkinds' Dispatch service.
+// /api/v1/builds/{id} on the admin API.
 func (r *chaosRun) buildGetter(ctx context.Context, builds []*tracked) func(int64) (dispatch.Build, error) {
-	viaDispatch := func(id int64) (dispatch.Build, error) { return r.s.Jenkinds().Dispatch.Get(ctx, id) }
-	var probe int64
-	for _, b := range builds {
-		if b.id != 0 {
-			probe = b.id
-			break
-		}
-	}
-	if probe == 0 {
-		return viaDispatch
-	}
 	admin := func(id int64) (dispatch.Build, int, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.s.Admin+"/api/v1/builds/"+strconv.FormatInt(id, 10), nil)
 		if err != nil {
@@ -312,11 +300,6 @@ func (r *chaosRun) buildGetter(ctx context.Context, builds []*tracked) func(int6
 		}
 		return b, res.StatusCode, json.NewDecoder(res.Body).Decode(&b)
 	}
-	if _, status, _ := admin(probe); status != http.StatusOK {
-		r.t.Logf("GET /api/v1/builds/{id} answers HTTP %d: reading attempts from the Dispatch service", status)
-		return viaDispatch
-	}
-	r.t.Logf("reading attempts from GET /api/v1/builds/{id}")
 	return func(id int64) (dispatch.Build, error) {
 		b, _, err := admin(id)
 		return b, err

@@ -54,11 +54,14 @@ func (c *authCache) get(k authKey, now time.Time) (verdict, bool) {
 func (c *authCache) put(k authKey, v verdict, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) > 10000 {
+	if len(c.m) >= 10000 {
 		for k, old := range c.m {
 			if now.After(old.expires) {
 				delete(c.m, k)
 			}
+		}
+		if len(c.m) >= 10000 {
+			clear(c.m) // a flood of distinct credentials: start over rather than grow
 		}
 	}
 	c.m[k] = v
@@ -69,7 +72,14 @@ func (c *authCache) put(k authKey, v verdict, now time.Time) {
 // request itself (401, 403, 404, 503) and returns false when the caller
 // may not go on.
 func (f *Front) authenticate(q *req, job string) bool {
-	cred := sha256.Sum256([]byte(q.r.Header.Get("Authorization")))
+	header := q.r.Header.Get("Authorization")
+	if header == "" {
+		// Only remote triggers come here without credentials, and they are
+		// checked against the job's token, never as jenkinds.
+		failure(q.w, http.StatusForbidden, "Authentication required")
+		return false
+	}
+	cred := sha256.Sum256([]byte(header))
 	who, ok := f.check(q, authKey{cred, q.cluster, ""}, "me/api/json?tree=id", nil)
 	if !ok {
 		return false
@@ -91,6 +101,32 @@ func (f *Front) authenticate(q *req, job string) bool {
 	}
 	_, ok = f.check(q, authKey{cred, q.cluster, job}, jenkins.JobPath(job)+"api/json?tree=name", ids)
 	return ok
+}
+
+// mayRead reports whether the authenticated caller of q may read job,
+// without answering the request (for filtering lists).
+func (f *Front) mayRead(q *req, job string) bool {
+	cred := sha256.Sum256([]byte(q.r.Header.Get("Authorization")))
+	k, now := authKey{cred, q.cluster, job}, f.now()
+	if v, ok := f.auth.get(k, now); ok {
+		return v.status == http.StatusOK
+	}
+	var ids []int64
+	if info, err := f.builds.Job(q.r.Context(), q.cluster, job); err == nil {
+		ids = info.Controllers
+	}
+	for _, rt := range f.usable(ids) {
+		v, err := f.ask(q.r.Context(), rt, jenkins.JobPath(job)+"api/json?tree=name", q.r.Header.Get("Authorization"))
+		if err != nil {
+			continue
+		}
+		v.expires = now.Add(f.cfg.AuthTTL)
+		if v.status != http.StatusNotFound {
+			f.auth.put(k, v, now)
+		}
+		return v.status == http.StatusOK
+	}
+	return false
 }
 
 // check answers k from the cache or asks a controller (of ids, else of the
@@ -169,10 +205,20 @@ func (f *Front) ask(ctx context.Context, rt *controller.Runtime, path, auth stri
 	return v, nil
 }
 
+// asJenkinds is fetch's auth for jenkinds' own requests, made with the
+// controller's API token (reading a job's remote-trigger token).
+const asJenkinds = "\x00jenkinds"
+
+var errNoCredentials = errors.New("jenkinds: no credentials to ask a controller with")
+
 // fetch sends method path (relative to the controller's URL, with its
-// query) to rt with the given Authorization header ("" for the
-// controller's own token).
+// query) to rt with the caller's Authorization header auth, or with the
+// controller's API token when auth is asJenkinds. An empty auth is refused:
+// a caller without credentials is never served as jenkinds.
 func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path, auth string) (*http.Response, error) {
+	if auth == "" {
+		return nil, errNoCredentials
+	}
 	inst := rt.Instance()
 	base := inst.URL
 	if !strings.HasSuffix(base, "/") {
@@ -186,7 +232,7 @@ func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path,
 		cancel()
 		return nil, err
 	}
-	if auth != "" {
+	if auth != asJenkinds {
 		hr.Header.Set("Authorization", auth)
 	} else if tok := rt.Token(); tok != "" {
 		hr.SetBasicAuth(inst.Username, tok)

@@ -38,13 +38,25 @@
 // own credentials (GET /me/api/json, and GET /job/X/api/json?tree=name for
 // a job's resources, so Jenkins' read permission applies), and the verdict
 // is cached for AuthTTL per credentials, cluster and job. Reads of a
-// controller's data (a build's JSON, a job's, the nodes) are made with the
-// caller's credentials too; triggers, stops, cancels and console reads are
-// made by jenkinds with the controller's API token once the caller is
-// authenticated and may read the job. Browser sessions (no Authorization
-// header) and remote-trigger URLs with only ?token= are proxied to one
-// controller as before: a build started that way is a direct build, which
-// jenkinds records and numbers when its follower sees it.
+// controller's data (a build's JSON, a job's, the nodes, config.xml) are
+// made with the caller's credentials; /queue/api/json lists only the
+// items of jobs the caller may read. Job writes (createItem, config.xml,
+// doDelete) are first made with the caller's credentials, so Jenkins
+// decides whether the caller may create, configure or delete; only then
+// does jenkinds copy them to the other controllers with their API tokens.
+// Triggers, stops, cancels and console reads are made by jenkinds with the
+// controller's API token once the caller is authenticated and may read
+// the job: Jenkins' Item/Build and Item/Cancel permissions are not
+// checked.
+//
+// Without an Authorization header, only a trigger with ?token= is answered
+// here: the token is checked against the job's "Trigger builds remotely"
+// token, which jenkinds reads from the job's config.xml (403 "Invalid
+// token provided." otherwise), and the build gets a remote cause. Every
+// other request without credentials — browser sessions above all — is
+// proxied to one controller, which decides: a build started that way is a
+// direct build, which jenkinds records and numbers when its follower sees
+// it.
 //
 // # Numbers
 //

@@ -144,6 +144,7 @@ func jobsSim(t *testing.T) *servertest.Server {
 		jenkinssim.JobSpec{Name: "off", Disabled: true},
 		jenkinssim.JobSpec{Name: "slow", DurationMs: 60000, Parameters: []jenkinssim.ParamSpec{{Name: "N"}}},
 		jenkinssim.JobSpec{Name: "remote", DurationMs: 1, AuthToken: "s3cret"},
+		jenkinssim.JobSpec{Name: "build", DurationMs: 1}, // a job whose URL ends in /build
 	)
 	return servertest.Start(t, servertest.Options{Controllers: 2, Sim: jenkinssim.Config{Executors: 4, Jobs: jobs}})
 }
@@ -490,5 +491,68 @@ func TestJobsDefinedOnce(t *testing.T) {
 	}
 	if drift.Summary.Differs != 1 {
 		t.Errorf("drift after changing hello on one controller: %+v, want 1 differing", drift.Summary)
+	}
+}
+
+// Nothing is done as jenkinds for a caller without valid credentials:
+// without an Authorization header only a remote trigger is answered here,
+// and a job write is first made with the caller's own credentials.
+func TestNoWriteWithoutTheCallersCredentials(t *testing.T) {
+	t.Parallel()
+	s := jobsSim(t)
+	do := func(method, path, user, token string, body string) int {
+		req, _ := http.NewRequest(method, s.Front+path, strings.NewReader(body))
+		if user != "" {
+			req.SetBasicAuth(user, token)
+		}
+		req.Header.Set("Content-Type", "text/xml")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	exists := func(job string) int {
+		n := 0
+		for _, c := range s.Sims {
+			req, _ := http.NewRequest("GET", c.URL()+"job/"+job+"/api/json?tree=name", nil)
+			req.SetBasicAuth(servertest.User, servertest.Token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct{ method, path string }{
+		{"DELETE", "/job/build/?token=nope"},
+		{"POST", "/job/hello/doDelete?token=x&build"},
+		{"GET", "/job/build/api/json?token=x"},
+		{"POST", "/job/hello/config.xml?token=x"},
+		{"GET", "/job/hello/config.xml?token=x"},
+		{"POST", "/createItem?name=sneaky&token=x"},
+	} {
+		if code := do(c.method, c.path, "", "", "<project/>"); code < 400 {
+			t.Errorf("%s %s without credentials: HTTP %d, want a refusal", c.method, c.path, code)
+		}
+	}
+	if code := do("POST", "/createItem?name=sneaky", servertest.User, "wrong-token", "<project/>"); code != http.StatusUnauthorized {
+		t.Errorf("createItem with a wrong token: HTTP %d, want the controller's 401", code)
+	}
+	if code := do("POST", "/job/hello/doDelete", servertest.User, "wrong-token", ""); code != http.StatusUnauthorized {
+		t.Errorf("doDelete with a wrong token: HTTP %d, want the controller's 401", code)
+	}
+	for _, job := range []string{"hello", "build"} {
+		if n := exists(job); n != len(s.Sims) {
+			t.Errorf("%s is on %d of %d controllers after refused deletes", job, n, len(s.Sims))
+		}
+	}
+	if n := exists("sneaky"); n != 0 {
+		t.Errorf("sneaky was created on %d controllers by refused requests", n)
 	}
 }

@@ -183,6 +183,17 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		segs = segs[2:]
 	}
 	q.job, q.rest = strings.Join(parts, "/"), segs
+	if r.Header.Get("Authorization") == "" {
+		// Without credentials only a remote trigger is answered here (it is
+		// checked against the job's token); anything else is the
+		// controllers' to refuse.
+		if q.job != "" && len(segs) == 1 && (segs[0] == "build" || segs[0] == "buildWithParameters") {
+			f.serveTrigger(q)
+			return
+		}
+		f.next.ServeHTTP(w, r)
+		return
+	}
 	if h := f.route(q); h != nil {
 		h(q)
 		return

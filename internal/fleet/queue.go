@@ -71,8 +71,17 @@ func (f *Front) serveQueue(q *req) {
 	}
 	v, now := f.newView(q), f.now()
 	items := make([]*st.Object, 0, len(waiting))
+	readable := map[string]bool{}
 	for _, b := range waiting {
-		if b.Number == 0 { // placed again after it ran: a build, not an item
+		if b.Number != 0 { // placed again after it ran: a build, not an item
+			continue
+		}
+		ok, seen := readable[b.Job]
+		if !seen {
+			ok = f.mayRead(q, b.Job) // Jenkins lists only the items of jobs the caller may read
+			readable[b.Job] = ok
+		}
+		if ok {
 			items = append(items, v.queueItem(b, now))
 		}
 	}

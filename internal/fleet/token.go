@@ -66,7 +66,7 @@ func (f *Front) jobToken(q *req) (string, error) {
 	var last error = errors.New("no controller that has the job is available")
 	for _, rt := range f.usable(info.Controllers) {
 		ctx, cancel := context.WithTimeout(q.r.Context(), f.cfg.RequestTimeout)
-		res, err := f.fetch(ctx, rt, http.MethodGet, jenkins.JobPath(q.job)+"config.xml", "")
+		res, err := f.fetch(ctx, rt, http.MethodGet, jenkins.JobPath(q.job)+"config.xml", asJenkinds)
 		if err != nil {
 			cancel()
 			last = err

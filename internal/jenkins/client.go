@@ -23,7 +23,16 @@ type Client struct {
 	base  *url.URL // with a trailing slash
 	user  string
 	token string
+	auth  string // a caller's Authorization header, instead of user and token
 	http  *http.Client
+}
+
+// As returns a copy of c that sends the given Authorization header (a
+// caller's own credentials) instead of c's user and token.
+func (c *Client) As(authorization string) *Client {
+	cp := *c
+	cp.user, cp.token, cp.auth = "", "", authorization
+	return &cp
 }
 
 // New returns a client for the controller at baseURL. hc may be nil.
@@ -105,7 +114,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, co
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.user != "" || c.token != "" {
+	switch {
+	case c.auth != "":
+		req.Header.Set("Authorization", c.auth)
+	case c.user != "" || c.token != "":
 		req.SetBasicAuth(c.user, c.token)
 	}
 	if contentType != "" {

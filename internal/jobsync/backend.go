@@ -135,6 +135,14 @@ func (s *Service) backend(rt *controller.Runtime) (*backend, error) {
 	return b, nil
 }
 
+// as returns b sending the caller's Authorization header instead of
+// jenkinds' token.
+func (b *backend) as(authorization string) *backend {
+	cp := *b
+	cp.client = b.client.As(authorization)
+	return &cp
+}
+
 func (b *backend) send(ctx context.Context, method, p, body string) answer {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()

@@ -20,10 +20,15 @@
 // MaxConfigBytes (400). mode=copy&from=J copies J's config.xml, read from
 // one controller ("No such job: J", 400).
 //
-// Then, holding the job's lock in this process, the write goes to every
-// active controller of the cluster in parallel (an unhealthy one is not
-// asked: it is behind at once), each with that controller's API token and
-// RequestTimeout. A controller's answer is one of (backend.go, classify):
+// Then, holding the job's lock in this process, the write is sent with the
+// client's own credentials (its Authorization header) to the controllers
+// one after the other until one applies it: Jenkins decides whether the
+// caller may create, configure or delete the job, and its 401, 403 or
+// refusal is the answer, with nothing written elsewhere. Once one applied
+// it, the write goes to every remaining active controller of the cluster
+// in parallel (an unhealthy one is not asked: it is behind at once), each
+// with that controller's API token and RequestTimeout. Reads of config.xml
+// (GET, mode=copy) are made with the client's credentials too. A controller's answer is one of (backend.go, classify):
 // applied (2xx, 302 for doDelete); exists (createItem: 400 "A job already
 // exists"); not found (404); refused (any other 4xx, and 500 — Jenkins'
 // answer to a config.xml it cannot load); unavailable (no answer, timeout,

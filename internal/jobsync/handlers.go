@@ -114,9 +114,9 @@ func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluste
 		from := strings.Trim(q.Get("from"), "/")
 		a := answer{kind: notFound}
 		if from != "" {
-			a = s.read(r.Context(), cluster, from)
+			a = s.read(r.Context(), cluster, from, r.Header.Get("Authorization"))
 			if a.kind == notFound && folder != "" {
-				a = s.read(r.Context(), cluster, joinName(folder, from))
+				a = s.read(r.Context(), cluster, joinName(folder, from), r.Header.Get("Authorization"))
 			}
 		}
 		switch a.kind {
@@ -147,7 +147,7 @@ func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluste
 			return
 		}
 	}
-	o := s.write(r.Context(), cluster, job, OpCreate, string(config))
+	o := s.write(r.Context(), cluster, job, OpCreate, string(config), r.Header.Get("Authorization"))
 	s.answer(w, r, cluster, o, func() {
 		if copying {
 			w.Header().Set("Location", frontBase(r)+jobPathOf(job))
@@ -165,7 +165,7 @@ func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluste
 func (s *Service) ServeConfigXML(w http.ResponseWriter, r *http.Request, cluster, job string) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		a := s.read(r.Context(), cluster, job)
+		a := s.read(r.Context(), cluster, job, r.Header.Get("Authorization"))
 		switch a.kind {
 		case applied:
 			w.Header().Set("Content-Type", "application/xml")
@@ -186,7 +186,7 @@ func (s *Service) ServeConfigXML(w http.ResponseWriter, r *http.Request, cluster
 		if !ok {
 			return
 		}
-		o := s.write(r.Context(), cluster, job, OpUpdate, string(config))
+		o := s.write(r.Context(), cluster, job, OpUpdate, string(config), r.Header.Get("Authorization"))
 		s.answer(w, r, cluster, o, func() { w.WriteHeader(http.StatusOK) })
 	default:
 		failure(w, http.StatusBadRequest, "Unsupported method "+r.Method)
@@ -200,7 +200,7 @@ func (s *Service) ServeDelete(w http.ResponseWriter, r *http.Request, cluster, j
 	if r.Method != http.MethodDelete && !requirePOST(w, r) {
 		return
 	}
-	o := s.write(r.Context(), cluster, job, OpDelete, "")
+	o := s.write(r.Context(), cluster, job, OpDelete, "", r.Header.Get("Authorization"))
 	s.answer(w, r, cluster, o, func() {
 		if r.Method == http.MethodDelete {
 			w.WriteHeader(http.StatusNoContent)

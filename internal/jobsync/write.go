@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -119,24 +120,55 @@ func (s *Service) send(ctx context.Context, t *target, fn func(b *backend) answe
 // cluster in parallel, records the pending writes of the controllers that
 // did not apply it when some did, and says what came of it. The client
 // going away does not stop it: what a controller accepted is recorded.
-func (s *Service) write(ctx context.Context, cluster, job string, op Op, config string) *outcome {
+//
+// caller is the client's Authorization header ("" for jenkinds' own writes,
+// such as retries): the write is first sent with it, to one controller
+// after the other until one applies it, so that Jenkins itself decides
+// whether the caller may create, configure or delete the job; only then
+// does jenkinds write it to the remaining controllers with their API
+// tokens. A refusal of the caller's credentials (401, 403) or of the
+// request is passed on and nothing else is written.
+func (s *Service) write(ctx context.Context, cluster, job string, op Op, config, caller string) *outcome {
 	ctx = context.WithoutCancel(ctx)
 	unlock := s.locks.lock(cluster, job)
 	defer unlock()
 
 	o := &outcome{op: op, targets: s.targets(cluster)}
-	each(o.targets, func(t *target) {
-		s.send(ctx, t, func(b *backend) answer {
-			switch op {
-			case OpCreate:
-				return b.create(ctx, job, config)
-			case OpUpdate:
-				return b.update(ctx, job, config)
-			default:
-				return b.remove(ctx, job)
+	apply := func(b *backend) answer {
+		switch op {
+		case OpCreate:
+			return b.create(ctx, job, config)
+		case OpUpdate:
+			return b.update(ctx, job, config)
+		default:
+			return b.remove(ctx, job)
+		}
+	}
+	rest := o.targets
+	if caller != "" {
+		// The caller's own credentials, one controller after the other,
+		// until one applies the write: that is Jenkins saying the caller
+		// may do it. A controller where the job already is (create) or is
+		// not (update, delete) keeps that answer and the next is asked.
+		rest = nil
+		proven := false
+		for i, t := range o.targets {
+			if proven {
+				rest = append(rest, o.targets[i:]...)
+				break
 			}
-		})
-	})
+			s.send(ctx, t, func(b *backend) answer { return apply(b.as(caller)) })
+			switch {
+			case t.a.code == http.StatusUnauthorized || t.a.code == http.StatusForbidden || t.a.kind == refused:
+				o.pass = &t.a // the caller may not, or Jenkins refused it: as that controller said
+				s.logRefused(cluster, job, o)
+				return o
+			case t.a.kind == applied:
+				proven = true
+			}
+		}
+	}
+	each(rest, func(t *target) { s.send(ctx, t, apply) })
 	if o.applied() == 0 {
 		o.pass = refusal(o)
 		s.logRefused(cluster, job, o)
@@ -239,7 +271,10 @@ func (s *Service) logRefused(cluster, job string, o *outcome) {
 // ones with no pending write of the job (they hold its latest accepted
 // definition), healthy before degraded or unknown, then by load; the next
 // when one does not answer. The answer is unavailable when none did.
-func (s *Service) read(ctx context.Context, cluster, job string) answer {
+// With a caller's Authorization header, the controllers are asked with it,
+// so that Jenkins decides whether the caller may read the definition; its
+// 401 or 403 is the answer.
+func (s *Service) read(ctx context.Context, cluster, job, caller string) answer {
 	pending, err := s.st.pendingOn(ctx, cluster, job)
 	if err != nil {
 		s.log.Warn("read pending writes", "cluster", cluster, "job", job, "err", err)
@@ -267,7 +302,15 @@ func (s *Service) read(ctx context.Context, cluster, job string) answer {
 	})
 	last := answer{kind: unavailable, err: errNoController}
 	for _, t := range ts {
-		s.send(ctx, t, func(b *backend) answer { return b.readConfig(ctx, job) })
+		s.send(ctx, t, func(b *backend) answer {
+			if caller != "" {
+				b = b.as(caller)
+			}
+			return b.readConfig(ctx, job)
+		})
+		if caller != "" && (t.a.code == http.StatusUnauthorized || t.a.code == http.StatusForbidden) {
+			t.a.kind = refused
+		}
 		if t.a.kind != unavailable {
 			return t.a
 		}

@@ -179,7 +179,9 @@ func (p *Proxy) ClusterFor(host string) string { return p.clusterFor(host) }
 
 // AgentOwner returns the controller that agent belongs to in cluster, as
 // the agent directory last read it.
-func (p *Proxy) AgentOwner(cluster, agent string) (int64, bool) { return p.agents.owner(cluster, agent) }
+func (p *Proxy) AgentOwner(cluster, agent string) (int64, bool) {
+	return p.agents.owner(cluster, agent)
+}
 
 type pinKey struct{}
 
