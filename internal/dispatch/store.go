@@ -224,25 +224,38 @@ func (s *store) insertBuild(ctx context.Context, b Build) (Build, error) {
 		b.NotBefore = now
 	}
 	b.NotBefore = b.NotBefore.UTC().Truncate(time.Microsecond)
-	p := &pendingInsert{b: b, done: make(chan error, 1)}
+	p := &pendingInsert{b: b, done: make(chan insertResult, 1)}
 	s.insMu.Lock()
 	s.inserts = append(s.inserts, p)
 	lead := !s.inserting
 	s.inserting = true
 	s.insMu.Unlock()
-	if lead {
-		s.commitInserts(ctx)
+	for {
+		if lead {
+			s.commitInserts(ctx)
+		}
+		r := <-p.done
+		if r.lead {
+			lead = true // the previous committer handed the next batch to this Submit
+			continue
+		}
+		if r.err != nil {
+			return Build{}, fmt.Errorf("insert build of %s/%s: %w", b.Cluster, b.Job, r.err)
+		}
+		return p.b, nil
 	}
-	if err := <-p.done; err != nil {
-		return Build{}, fmt.Errorf("insert build of %s/%s: %w", b.Cluster, b.Job, err)
-	}
-	return p.b, nil
 }
 
-// pendingInsert is a Submit waiting for its row to be committed.
+// pendingInsert is a Submit waiting for its row to be committed, or for
+// its turn to commit the next batch.
 type pendingInsert struct {
 	b    Build
-	done chan error
+	done chan insertResult
+}
+
+type insertResult struct {
+	err  error
+	lead bool // not a result: commit the queued batch (this one's row in it)
 }
 
 const insertBuildSQL = `INSERT INTO builds (cluster, job, params, cause, state, max_attempts, not_before, created_at, updated_at)
@@ -250,12 +263,13 @@ const insertBuildSQL = `INSERT INTO builds (cluster, job, params, cause, state, 
 
 // commitInserts is group commit: the Submit that finds no commit running
 // commits every row queued meanwhile (its own among them) in one
-// transaction; rows queued during that commit are committed by the next
-// batch, which a new goroutine takes on, so no Submit waits for more than
-// the commit in progress and its own. Each Submit returns once its row is
-// committed: one commit (one WAL write and flush) serves many concurrent
-// triggers, and a row is still durable before its Submit answers. When a
-// batch fails, its rows are tried one by one, so only a bad row fails.
+// transaction; rows queued during that commit form the next batch, which
+// it hands to the first Submit of that batch to commit, so no Submit waits
+// for more than the commit in progress and its own. Each Submit returns
+// once its row is committed: one commit (one WAL write and flush) serves
+// many concurrent triggers, and a row is still durable before its Submit
+// answers. When a batch fails, its rows are tried one by one, so only a
+// bad row fails.
 func (s *store) commitInserts(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx) // the batch is everyone's, not the leader's
 	s.insMu.Lock()
@@ -264,12 +278,12 @@ func (s *store) commitInserts(ctx context.Context) {
 	s.insMu.Unlock()
 	if err := s.commitBatch(ctx, batch); err == nil || len(batch) == 1 {
 		for _, p := range batch {
-			p.done <- err
+			p.done <- insertResult{err: err}
 		}
 	} else {
 		// One bad row must not fail the others: each on its own.
 		for _, p := range batch {
-			p.done <- s.commitBatch(ctx, []*pendingInsert{p})
+			p.done <- insertResult{err: s.commitBatch(ctx, []*pendingInsert{p})}
 		}
 	}
 	s.insMu.Lock()
@@ -278,7 +292,7 @@ func (s *store) commitInserts(ctx context.Context) {
 		s.inserting = false
 		return
 	}
-	go s.commitInserts(ctx)
+	s.inserts[0].done <- insertResult{lead: true}
 }
 
 // commitBatch inserts batch in one transaction, bounded in time; a panic
