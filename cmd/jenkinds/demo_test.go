@@ -37,7 +37,9 @@ func TestDemo(t *testing.T) {
 	env := &environment{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--sim-base-port", "0"}, env) }()
+	go func() {
+		done <- runMain(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--sim-base-port", "0"}, env)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		if time.Now().After(deadline) {

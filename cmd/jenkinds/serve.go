@@ -67,6 +67,7 @@ type serveFlags struct {
 	tryBudget, passiveFailures  int
 	tlsCert, tlsKey, agentHost  string
 	accessLog                   bool
+	pprof                       bool
 
 	buildAttempts                  int
 	buildStrategy                  string
@@ -112,6 +113,7 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.StringVar(&f.tlsCert, "tls-cert", str("JENKINDS_TLS_CERT", ""), "certificate file: serve the front door over HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", str("JENKINDS_TLS_KEY", ""), "private key file of --tls-cert")
 	fs.BoolVar(&f.accessLog, "access-log", false, "log every request through the front door")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiles at /debug/pprof/ on the admin listener, behind the admin token")
 	fs.IntVar(&f.buildAttempts, "build-max-attempts", num("JENKINDS_BUILD_MAX_ATTEMPTS", 3), "placements of a build on controllers before it fails (refused triggers do not count)")
 	fs.StringVar(&f.buildStrategy, "build-strategy", str("JENKINDS_BUILD_STRATEGY", "least-load"), "how builds are placed among a cluster's controllers: least-load, round-robin, weighted or primary-backup; per cluster as CLUSTER=STRATEGY, comma-separated, e.g. least-load,production=primary-backup")
 	fs.DurationVar(&f.buildFollow, "build-follow-interval", time.Second, "time between two rounds that follow a controller's builds")
@@ -145,6 +147,7 @@ func (f *serveFlags) config() (server.Config, error) {
 	}
 	cfg.Health.Rise, cfg.Health.Fall = f.rise, f.fall
 	cfg.ProxyListen, cfg.TLSCert, cfg.TLSKey = f.proxyListen, f.tlsCert, f.tlsKey
+	cfg.Pprof = f.pprof
 	cfg.Proxy = proxy.Config{
 		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget, ResponseHeaderTimeout: f.headerTimeout,
 		PassiveFailures: f.passiveFailures, PassiveWindow: f.passiveWindow, AgentHost: f.agentHost, AccessLog: f.accessLog,

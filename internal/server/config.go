@@ -60,6 +60,10 @@ type Config struct {
 	// JobSync tunes the job definitions written to every controller
 	// (retries, drift check every 5m). Defaults: see jobsync.Config.
 	JobSync jobsync.Config
+	// Pprof serves Go's profiles at /debug/pprof/ on the admin listener,
+	// behind the admin token. Default: off.
+	Pprof bool
+
 	// Leader tunes the lease that picks the one replica which places and
 	// follows builds. Defaults: see leader.Config (TTL 15s, renew every 5s).
 	Leader leader.Config

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -158,12 +159,28 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	}
 	// The worker API authenticates with the clusters' JWTs, not the admin
 	// token: it is served beside the admin API, not behind it.
+	var profiles http.Handler
+	if cfg.Pprof {
+		// Go's profiles, behind the admin token: for measuring jenkinds in
+		// place (go tool pprof -http=: 'http://host:7070/debug/pprof/profile'
+		// with the header).
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		profiles = auth.Middleware(s.AdminToken, mux)
+	}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, workerapi.Prefix) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, workerapi.Prefix):
 			s.Workers.ServeHTTP(w, r)
-			return
+		case profiles != nil && strings.HasPrefix(r.URL.Path, "/debug/pprof/"):
+			profiles.ServeHTTP(w, r)
+		default:
+			admin.ServeHTTP(w, r)
 		}
-		admin.ServeHTTP(w, r)
 	})
 	if cfg.ProxyListen != "" {
 		s.Proxy = proxy.New(cfg.Proxy, s.Pool, log, proxy.NewMetrics(reg, metrics.Requests()))

@@ -456,3 +456,34 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certFile, keyFile
 }
+
+// --pprof serves Go's profiles behind the admin token, and nothing without
+// the flag.
+func TestPprofBehindTheAdminToken(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		r := start(t, Config{Pprof: on})
+		get := func(token string) int {
+			req, _ := http.NewRequest("GET", r.admin+"/debug/pprof/cmdline", nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res.StatusCode
+		}
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if code := get(adminToken); code != want {
+			t.Errorf("pprof %v, with the token: HTTP %d, want %d", on, code, want)
+		}
+		if code := get(""); code == http.StatusOK {
+			t.Errorf("pprof %v, without a token: HTTP 200", on)
+		}
+	}
+}
