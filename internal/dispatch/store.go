@@ -341,10 +341,13 @@ func (s *store) writeOne(ctx context.Context, fn func() error) error {
 }
 
 // waitingTwin returns an accepted or placed build of cluster/job with
-// exactly these parameters, the oldest, for Request.Coalesce.
+// exactly these parameters, for Request.Coalesce. There is normally one at
+// most; the query has no ORDER BY so that no planner prefers walking the
+// builds in id order over the twin index (PostgreSQL did, on a table it
+// had no statistics for yet).
 func (s *store) waitingTwin(ctx context.Context, cluster, job string, params []Param) (Build, error) {
 	st, err := s.stmt(ctx, `SELECT `+buildColumns+` FROM builds
-	WHERE cluster = ? AND job = ? AND params = ? AND state IN ('accepted', 'placed') ORDER BY id LIMIT 1`)
+	WHERE cluster = ? AND job = ? AND params = ? AND state IN ('accepted', 'placed') LIMIT 1`)
 	if err != nil {
 		return Build{}, err
 	}
