@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,11 +16,6 @@ import (
 )
 
 const (
-	// systemPython is Debian's interpreter. The pyenv python3 on PATH has
-	// urllib3 2.x, with which python-jenkins 1.4.0 raises ValueError on
-	// every call (jenkins-api.md §10.1, "Environment trap").
-	systemPython = "/usr/bin/python3"
-	installHint  = "apt-get install python3-jenkins"
 	// clientTimeout bounds one run of an external client.
 	clientTimeout = 60 * time.Second
 	// waitTimeout bounds one wait for a build to start or end.
@@ -50,30 +42,6 @@ func startFleet(t *testing.T) *servertest.Server {
 		},
 		Health: health.Config{Interval: time.Second, Timeout: time.Second, Fall: 3},
 	})
-}
-
-// missingTool skips the test (or fails it under CI) when the Debian
-// package the external client comes from is not installed.
-func missingTool(t *testing.T, problem string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s: run `%s`", problem, installHint)
-	}
-	t.Skipf("%s; install with `%s`", problem, installHint)
-}
-
-func requirePythonJenkins(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, systemPython, "-c", "import jenkins, requests").CombinedOutput()
-	if err != nil {
-		detail := err.Error()
-		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != "" {
-			detail = lines[len(lines)-1]
-		}
-		missingTool(t, systemPython+" cannot import python-jenkins ("+detail+")")
-	}
 }
 
 // adminBuild is a build as the admin API shows it (GET

@@ -6,22 +6,17 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/jenkinssim/pyjenkins"
 )
 
 const (
-	// systemPython is Debian's interpreter. The pyenv python3 on PATH has
-	// urllib3 2.x, with which python-jenkins 1.4.0 raises ValueError on
-	// every call (jenkins-api.md §10.1, "Environment trap").
-	systemPython = "/usr/bin/python3"
 	// jenkinsJobs is Debian's jenkins-job-builder 3.11 entry point.
 	jenkinsJobs = "/usr/bin/jenkins-jobs"
-	installHint = "apt-get install python3-jenkins jenkins-job-builder"
 	// clientTimeout bounds one run of an external client.
 	clientTimeout = 40 * time.Second
 )
@@ -64,35 +59,11 @@ func eventually(t *testing.T, cond func() bool, timeout time.Duration) {
 	}
 }
 
-// missingTool skips the test (or fails it under CI) when the Debian
-// packages the external clients come from are not installed.
-func missingTool(t *testing.T, problem string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s: run `%s`", problem, installHint)
-	}
-	t.Skipf("%s; install with `%s`", problem, installHint)
-}
-
-func requirePythonJenkins(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, systemPython, "-c", "import jenkins, requests").CombinedOutput()
-	if err != nil {
-		detail := err.Error()
-		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != "" {
-			detail = lines[len(lines)-1]
-		}
-		missingTool(t, systemPython+" cannot import python-jenkins ("+detail+")")
-	}
-}
-
 func requireJenkinsJobs(t *testing.T) {
 	t.Helper()
-	requirePythonJenkins(t)
+	pyjenkins.Require(t)
 	if _, err := os.Stat(jenkinsJobs); err != nil {
-		missingTool(t, jenkinsJobs+" is missing")
+		pyjenkins.Missing(t, jenkinsJobs+" is missing")
 	}
 }
 
