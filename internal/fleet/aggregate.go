@@ -112,7 +112,7 @@ func (f *Front) serveJob(q *req) {
 		return
 	}
 	ctx := q.r.Context()
-	info, err := f.builds.Job(ctx, q.cluster, q.job)
+	info, err := q.jobInfo(q.job)
 	if errors.Is(err, dispatch.ErrUnknownJob) {
 		f.next.ServeHTTP(q.w, q.r) // a folder: as any controller shows it
 		return

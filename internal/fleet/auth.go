@@ -91,7 +91,7 @@ func (f *Front) authenticate(q *req, job string) bool {
 	// A job the inventory knows is checked where it is; a folder (the
 	// inventory holds jobs only) or a job unknown yet, on any controller.
 	var ids []int64
-	info, err := f.builds.Job(q.r.Context(), q.cluster, job)
+	info, err := q.jobInfo(job)
 	switch {
 	case err == nil:
 		ids = info.Controllers
@@ -106,59 +106,52 @@ func (f *Front) authenticate(q *req, job string) bool {
 // mayRead reports whether the authenticated caller of q may read job,
 // without answering the request (for filtering lists).
 func (f *Front) mayRead(q *req, job string) bool {
-	cred := sha256.Sum256([]byte(q.r.Header.Get("Authorization")))
-	k, now := authKey{cred, q.cluster, job}, f.now()
-	if v, ok := f.auth.get(k, now); ok {
-		return v.status == http.StatusOK
-	}
 	var ids []int64
-	if info, err := f.builds.Job(q.r.Context(), q.cluster, job); err == nil {
+	if info, err := q.jobInfo(job); err == nil {
 		ids = info.Controllers
 	}
-	for _, rt := range f.usable(ids) {
-		v, err := f.ask(q.r.Context(), rt, jenkins.JobPath(job)+"api/json?tree=name", q.r.Header.Get("Authorization"))
-		if err != nil {
-			continue
-		}
-		v.expires = now.Add(f.cfg.AuthTTL)
-		if v.status != http.StatusNotFound {
-			f.auth.put(k, v, now)
-		}
-		return v.status == http.StatusOK
-	}
-	return false
+	cred := sha256.Sum256([]byte(q.r.Header.Get("Authorization")))
+	v, err := f.verdictOf(q, authKey{cred, q.cluster, job}, jenkins.JobPath(job)+"api/json?tree=name", ids)
+	return err == nil && v.status == http.StatusOK
 }
 
-// check answers k from the cache or asks a controller (of ids, else of the
-// cluster) with the caller's credentials.
-func (f *Front) check(q *req, k authKey, path string, ids []int64) (verdict, bool) {
+// verdictOf answers k from the cache or asks a controller (of ids, else of
+// the cluster) with the caller's credentials; an error when none could
+// answer.
+func (f *Front) verdictOf(q *req, k authKey, path string, ids []int64) (verdict, error) {
 	now := f.now()
-	v, ok := f.auth.get(k, now)
-	if !ok {
-		var rts []*controller.Runtime
-		if ids != nil {
-			rts = f.usable(ids)
-		} else {
-			rts = f.clusterControllers(q.cluster)
-		}
-		var err error
-		for _, rt := range rts {
-			if v, err = f.ask(q.r.Context(), rt, path, q.r.Header.Get("Authorization")); err == nil {
-				break
-			}
-		}
-		if v.status == 0 {
-			msg := "no Jenkins controller of cluster " + q.cluster + " can check your credentials now"
-			if err != nil {
-				msg += ": " + err.Error()
-			}
-			unavailable(q.w, msg)
-			return v, false
+	if v, ok := f.auth.get(k, now); ok {
+		return v, nil
+	}
+	var rts []*controller.Runtime
+	if ids != nil {
+		rts = f.usable(ids)
+	} else {
+		rts = f.clusterControllers(q.cluster)
+	}
+	err := errors.New("none is available")
+	for _, rt := range rts {
+		v, aerr := f.ask(q.r.Context(), rt, path, q.r.Header.Get("Authorization"))
+		if aerr != nil {
+			err = aerr
+			continue
 		}
 		v.expires = now.Add(f.cfg.AuthTTL)
 		if v.status != http.StatusNotFound { // a job may appear any moment
 			f.auth.put(k, v, now)
 		}
+		return v, nil
+	}
+	return verdict{}, err
+}
+
+// check is verdictOf that answers the request itself (401, 403, 404, 503)
+// unless the verdict is 200.
+func (f *Front) check(q *req, k authKey, path string, ids []int64) (verdict, bool) {
+	v, err := f.verdictOf(q, k, path, ids)
+	if err != nil {
+		unavailable(q.w, "no Jenkins controller of cluster "+q.cluster+" can check your credentials now: "+err.Error())
+		return v, false
 	}
 	if v.status == http.StatusOK {
 		return v, true

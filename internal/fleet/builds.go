@@ -241,8 +241,14 @@ func (f *Front) proxyToBuild(q *req, b dispatch.Build, tail []string) {
 		notFound(q.w)
 		return
 	}
+	f.proxyTo(q, a.ControllerID, "/"+jenkins.JobPath(b.Job)+strconv.FormatInt(a.BackendNumber, 10)+"/", tail)
+}
+
+// proxyTo sends q to controller id only, at prefix (escaped, ending in
+// "/") followed by the segments tail, keeping a trailing slash.
+func (f *Front) proxyTo(q *req, id int64, prefix string, tail []string) {
 	var p strings.Builder
-	p.WriteString("/" + jenkins.JobPath(b.Job) + strconv.FormatInt(a.BackendNumber, 10) + "/")
+	p.WriteString(prefix)
 	for i, s := range tail {
 		if i > 0 {
 			p.WriteByte('/')
@@ -252,12 +258,12 @@ func (f *Front) proxyToBuild(q *req, b dispatch.Build, tail []string) {
 	if len(tail) > 0 && strings.HasSuffix(q.r.URL.Path, "/") {
 		p.WriteByte('/')
 	}
-	r2 := q.r.Clone(q.r.Context())
 	u, err := url.Parse(p.String())
 	if err != nil {
 		notFound(q.w)
 		return
 	}
+	r2 := q.r.Clone(q.r.Context())
 	r2.URL.Path, r2.URL.RawPath = u.Path, u.RawPath
-	f.next.ServeHTTP(q.w, f.pin(r2, a.ControllerID))
+	f.next.ServeHTTP(q.w, f.pin(r2, id))
 }

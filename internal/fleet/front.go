@@ -162,6 +162,26 @@ type req struct {
 	user    string   // the authenticated caller
 	remote  string   // the address of a remote trigger (?token=)
 	front   *Front
+
+	jobs map[string]jobLookup // what the build inventory said of a job, per request
+}
+
+type jobLookup struct {
+	info dispatch.JobInfo
+	err  error
+}
+
+// jobInfo asks the build inventory about job once per request.
+func (q *req) jobInfo(job string) (dispatch.JobInfo, error) {
+	if l, ok := q.jobs[job]; ok {
+		return l.info, l.err
+	}
+	info, err := q.front.builds.Job(q.r.Context(), q.cluster, job)
+	if q.jobs == nil {
+		q.jobs = map[string]jobLookup{}
+	}
+	q.jobs[job] = jobLookup{info, err}
+	return info, err
 }
 
 // ServeHTTP answers the fleet-wide part of the Jenkins API and proxies the
@@ -315,24 +335,7 @@ func (f *Front) computerRoute(q *req) handler {
 	if id == 0 {
 		return nil
 	}
-	return func(q *req) {
-		rest := append([]string{"computer", name}, q.rest[2:]...)
-		p := ""
-		for _, s := range rest {
-			p += "/" + url.PathEscape(s)
-		}
-		if strings.HasSuffix(q.r.URL.Path, "/") {
-			p += "/"
-		}
-		u, err := url.Parse(p)
-		if err != nil {
-			notFound(q.w)
-			return
-		}
-		r2 := q.r.Clone(q.r.Context())
-		r2.URL.Path, r2.URL.RawPath = u.Path, u.RawPath
-		f.next.ServeHTTP(q.w, f.pin(r2, id))
-	}
+	return func(q *req) { f.proxyTo(q, id, "/computer/"+url.PathEscape(name)+"/", q.rest[2:]) }
 }
 
 func (f *Front) queueItemRoute(q *req) handler {

@@ -59,7 +59,7 @@ func (f *Front) jobToken(q *req) (string, error) {
 	if ok && now.Before(t.expires) {
 		return t.token, nil
 	}
-	info, err := f.builds.Job(q.r.Context(), q.cluster, q.job)
+	info, err := q.jobInfo(q.job)
 	if err != nil {
 		return "", err
 	}

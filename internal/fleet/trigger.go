@@ -39,7 +39,7 @@ func (f *Front) serveTrigger(q *req) {
 		return
 	}
 	ctx := r.Context()
-	info, err := f.builds.Job(ctx, q.cluster, q.job)
+	info, err := q.jobInfo(q.job)
 	if err != nil {
 		writeBuildError(q, err)
 		return

@@ -76,50 +76,21 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Engine != nil {
 		dbURL = o.Engine.URL(t)
 	}
-	h := o.Health
-	if h.Interval == 0 {
-		h.Interval = 500 * time.Millisecond
-	}
-	if h.Timeout == 0 {
-		h.Timeout = 500 * time.Millisecond
-	}
-	if h.UnhealthyInterval == 0 {
-		h.UnhealthyInterval = 100 * time.Millisecond
-	}
-	if h.Rise == 0 {
-		h.Rise = 1
-	}
-	if h.Fall == 0 {
-		h.Fall = 3
-	}
-	d := o.Dispatch
-	if d.FollowInterval == 0 {
-		d.FollowInterval = 20 * time.Millisecond
-	}
-	if d.PlaceInterval == 0 {
-		d.PlaceInterval = 20 * time.Millisecond
-	}
-	if d.InventoryInterval == 0 {
-		d.InventoryInterval = 500 * time.Millisecond
-	}
-	if d.RetryBase == 0 {
-		d.RetryBase = 20 * time.Millisecond
-	}
-	if d.RetryMax == 0 {
-		d.RetryMax = 200 * time.Millisecond
-	}
-	if d.Cooldown == 0 {
-		d.Cooldown = 100 * time.Millisecond
-	}
-	if d.RedispatchAfter == 0 {
-		d.RedispatchAfter = 300 * time.Millisecond
-	}
-	if d.AmbiguousGrace == 0 {
-		d.AmbiguousGrace = time.Second
-	}
-	if d.RequestTimeout == 0 {
-		d.RequestTimeout = 2 * time.Second
-	}
+	h, d := o.Health, o.Dispatch
+	orDefault(&h.Interval, 500*time.Millisecond)
+	orDefault(&h.Timeout, 500*time.Millisecond)
+	orDefault(&h.UnhealthyInterval, 100*time.Millisecond)
+	orDefault(&h.Rise, 1)
+	orDefault(&h.Fall, 3)
+	orDefault(&d.FollowInterval, 20*time.Millisecond)
+	orDefault(&d.PlaceInterval, 20*time.Millisecond)
+	orDefault(&d.InventoryInterval, 500*time.Millisecond)
+	orDefault(&d.RetryBase, 20*time.Millisecond)
+	orDefault(&d.RetryMax, 200*time.Millisecond)
+	orDefault(&d.Cooldown, 100*time.Millisecond)
+	orDefault(&d.RedispatchAfter, 300*time.Millisecond)
+	orDefault(&d.AmbiguousGrace, time.Second)
+	orDefault(&d.RequestTimeout, 2*time.Second)
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -181,6 +152,14 @@ func (s *Server) start() {
 	s.Admin, s.Front = "http://"+addr, "http://"+srv.ProxyAddr()
 	s.mu.Unlock()
 	go func() { s.done <- srv.Run(ctx) }()
+}
+
+// orDefault sets *v to def when it is zero.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Jenkinds is the running server.
