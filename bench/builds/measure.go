@@ -19,6 +19,16 @@ type builds map[string]float64
 func (b builds) unfinished() float64 { return b["accepted"] + b["placed"] + b["running"] }
 func (b builds) terminal() float64   { return b["finished"] + b["failed"] + b["cancelled"] }
 
+// String is the counts in the order of a build's life, for progress lines
+// and errors.
+func (b builds) String() string {
+	var out []string
+	for _, s := range []string{"accepted", "placed", "running", "finished", "failed", "cancelled"} {
+		out = append(out, fmt.Sprintf("%s %.0f", s, b[s]))
+	}
+	return strings.Join(out, ", ")
+}
+
 func (w *world) builds(ctx context.Context) (builds, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.admin+"/metrics", nil)
 	if err != nil {
@@ -59,9 +69,11 @@ func (w *world) builds(ctx context.Context) (builds, error) {
 	return out, nil
 }
 
-// waitBuilds polls jenkinds' counts every 200ms until done holds.
+// waitBuilds polls jenkinds' counts every 200ms until done holds, with a
+// progress line every cfg.progress.
 func (w *world) waitBuilds(ctx context.Context, timeout time.Duration, what string, done func(builds) bool) (builds, error) {
-	deadline := time.Now().Add(timeout)
+	t0 := time.Now()
+	deadline, next := t0.Add(timeout), t0.Add(w.cfg.progress)
 	for {
 		b, err := w.builds(ctx)
 		if err != nil {
@@ -69,6 +81,10 @@ func (w *world) waitBuilds(ctx context.Context, timeout time.Duration, what stri
 		}
 		if done(b) {
 			return b, nil
+		}
+		if time.Now().After(next) {
+			next = next.Add(w.cfg.progress)
+			fmt.Fprintf(w.stderr, "  %5.0fs waiting for %s: %s\n", time.Since(t0).Seconds(), what, b)
 		}
 		if w.jk.exited() {
 			return b, fmt.Errorf("jenkinds exited; the end of %s:\n%s", w.jk.log, w.jk.tail())
@@ -84,6 +100,20 @@ func (w *world) waitBuilds(ctx context.Context, timeout time.Duration, what stri
 	}
 }
 
+// snapshot is jenkinds' build counts, the controllers' states and the CPU
+// used so far, at the start of a phase.
+func (w *world) snapshot(ctx context.Context) (builds, []simState, cpu, error) {
+	b, err := w.builds(ctx)
+	if err != nil {
+		return nil, nil, cpu{}, err
+	}
+	s, err := w.simStates(ctx)
+	if err != nil {
+		return nil, nil, cpu{}, err
+	}
+	return b, s, w.cpu(), nil
+}
+
 // simState is what the benchmark reads of a simulated controller's
 // GET /__sim/state.
 type simState struct {
@@ -94,9 +124,12 @@ type simState struct {
 	Requests       int64 `json:"requests"` // every request it got, this one included
 }
 
-func (w *world) simStates(ctx context.Context) ([]simState, error) {
-	out := make([]simState, len(w.simURLs))
-	for i, u := range w.simURLs {
+func (w *world) simStates(ctx context.Context) ([]simState, error) { return readSims(ctx, w.simURLs) }
+
+// readSims reads GET /__sim/state of each controller of urls.
+func readSims(ctx context.Context, urls []string) ([]simState, error) {
+	out := make([]simState, len(urls))
+	for i, u := range urls {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/__sim/state", nil)
 		if err != nil {
 			return nil, err

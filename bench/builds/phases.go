@@ -15,9 +15,10 @@ import (
 // does: POST /job/build/buildWithParameters with Basic auth, keep-alive
 // connections; every build has its own SEQ, so none coalesces.
 type loader struct {
-	front string
-	hc    *http.Client
-	seq   atomic.Int64
+	front    string
+	hc       *http.Client
+	seq      atomic.Int64
+	accepted atomic.Int64 // 201s so far, for progress lines
 }
 
 func newLoader(front string, conns int) *loader {
@@ -94,6 +95,7 @@ func (l *loader) run(ctx context.Context, conns, count int, d time.Duration, dur
 					failed["HTTP "+strconv.Itoa(status)]++
 				default:
 					lat = append(lat, time.Since(t0))
+					l.accepted.Add(1)
 				}
 			}
 			mu.Lock()

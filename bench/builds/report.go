@@ -19,6 +19,10 @@ type report struct {
 	out                            io.Writer
 	accepted, completed, perBuilds float64
 	hasAccept, hasComp, hasFollow  bool
+	// backlog: drain rate, its ratio to the simulators alone, the
+	// leader's cores during the drain
+	backlogRate, backlogRatio, backlogLeader float64
+	hasBacklog                               bool
 }
 
 func (r *report) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
@@ -72,15 +76,10 @@ func (r *report) accept(ctx context.Context, w *world, l *loader) error {
 // trigger to the last one finished.
 func (r *report) complete(ctx context.Context, w *world, l *loader) error {
 	cfg := w.cfg
-	before, err := w.builds(ctx)
+	before, s0, c0, err := w.snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	s0, err := w.simStates(ctx)
-	if err != nil {
-		return err
-	}
-	c0 := w.cpu()
 	b := l.run(ctx, cfg.conns, cfg.burst, 0, 0)
 	after, err := w.waitBuilds(ctx, cfg.drainTimeout, "the burst to end", func(n builds) bool {
 		return n.unfinished() == 0 && n.terminal()-before.terminal() >= float64(b.accepted)
@@ -129,7 +128,7 @@ func (r *report) follow(ctx context.Context, w *world, l *loader) error {
 	r.printf("  %d accepted in %.1fs (%.0f/s)\n", b.accepted, b.elapsed.Seconds(), float64(b.accepted)/b.elapsed.Seconds())
 	r.failures(b)
 	want := running0 + b.accepted
-	deadline := time.Now().Add(cfg.drainTimeout)
+	deadline, next := time.Now().Add(cfg.drainTimeout), time.Now().Add(cfg.progress)
 	for {
 		s, err := w.simStates(ctx)
 		if err != nil {
@@ -141,6 +140,10 @@ func (r *report) follow(ctx context.Context, w *world, l *loader) error {
 		}
 		if n >= want {
 			break
+		}
+		if time.Now().After(next) {
+			next = next.Add(cfg.progress)
+			fmt.Fprintf(w.stderr, "  %5.0fs waiting for every build to run: %d of %d running on the controllers\n", time.Since(t0).Seconds(), n, want)
 		}
 		if time.Now().After(deadline) {
 			jb, _ := w.builds(ctx)
@@ -194,6 +197,10 @@ func (r *report) summary() {
 	}
 	if r.hasFollow {
 		r.printf("  follow req/ctl/s/100    %8.3f   target < %.0f      %s\n", r.perBuilds, targetFollow, met(r.perBuilds < targetFollow))
+	}
+	if r.hasBacklog {
+		r.printf("  backlog drain/s         %8.1f   (%.2f of the executors' rate, aim ≥ %.1f: %s)\n", r.backlogRate, r.backlogRatio, aimDrainRatio, met(r.backlogRatio >= aimDrainRatio))
+		r.printf("  backlog leader cores    %8.2f   aim < %.1f    %s\n", r.backlogLeader, aimLeaderCores, met(r.backlogLeader < aimLeaderCores))
 	}
 }
 

@@ -34,9 +34,43 @@ const (
 const simJobs = `[{"name":"build","concurrent":true,"parameters":[
  {"name":"SIM_DURATION_MS","default":"0"},{"name":"SIM_RESULT","default":"SUCCESS"},{"name":"SEQ"}]}]`
 
+// worldSpec is the shape of a world: its controllers and how they are
+// registered.
+type worldSpec struct {
+	name        string // its directory under the benchmark's
+	controllers int
+	perProcess  int // controllers per simulator process
+	agents      int // agents per controller besides the built-in node
+	executors   int // executors per node
+	// maxConns is the maxConnections the controllers are registered with;
+	// 0 leaves the field out, so they get the registry's default.
+	maxConns int
+}
+
+func (s worldSpec) maxConnections() string {
+	if s.maxConns == 0 {
+		return "left at the default"
+	}
+	return strconv.Itoa(s.maxConns)
+}
+
+// mainSpec is the world of the phases accept, complete and follow.
+func (c config) mainSpec() worldSpec {
+	return worldSpec{name: "main", controllers: c.controllers, perProcess: c.perProcess, agents: c.agents,
+		executors: c.executors, maxConns: 100000}
+}
+
+// backlogSpec is the backlog phase's world: jenkinds' defaults all along.
+func (c config) backlogSpec() worldSpec {
+	b := c.backlog
+	return worldSpec{name: "backlog", controllers: b.controllers, perProcess: 1, agents: b.agents, executors: b.executors}
+}
+
 // world is the system under test: simulated controllers and jenkinds.
 type world struct {
 	cfg      config
+	spec     worldSpec
+	stderr   io.Writer // progress lines
 	dir      string
 	sims     []*proc
 	simURLs  []string // one per controller, http://127.0.0.1:port
@@ -59,8 +93,8 @@ func (w *world) close() {
 
 // startWorld starts the simulators, then jenkinds, registers the
 // controllers and waits until jenkinds finds them healthy.
-func startWorld(ctx context.Context, cfg config, dir string) (*world, error) {
-	w := &world{cfg: cfg, dir: dir}
+func startWorld(ctx context.Context, cfg config, spec worldSpec, dir string, stderr io.Writer) (*world, error) {
+	w := &world{cfg: cfg, spec: spec, dir: dir, stderr: stderr}
 	ok := false
 	defer func() {
 		if !ok {
@@ -71,27 +105,16 @@ func startWorld(ctx context.Context, cfg config, dir string) (*world, error) {
 	if err := os.WriteFile(jobs, []byte(simJobs), 0o600); err != nil {
 		return nil, err
 	}
-	for i := 0; i < cfg.controllers; i += cfg.perProcess {
-		n := min(cfg.perProcess, cfg.controllers-i)
-		base, err := freeRun(n)
+	for i := 0; i < spec.controllers; i += spec.perProcess {
+		p, urls, err := startSims(ctx, cfg.jenkinds, dir, fmt.Sprintf("sim-%d", len(w.sims)), jobs,
+			min(spec.perProcess, spec.controllers-i), spec.agents, spec.executors)
+		if p != nil {
+			w.sims = append(w.sims, p)
+		}
 		if err != nil {
 			return nil, err
 		}
-		p, err := start(dir, fmt.Sprintf("sim-%d", len(w.sims)), nil, cfg.jenkinds, "sim",
-			"--controllers", strconv.Itoa(n), "--base-port", strconv.Itoa(base), "--token", simToken, "--user", simUser,
-			"--agents", strconv.Itoa(cfg.agents), "--executors", strconv.Itoa(cfg.executors),
-			"--quiet-period", "0", "--build-duration", "0s", "--jobs", jobs)
-		if err != nil {
-			return nil, err
-		}
-		w.sims = append(w.sims, p)
-		for k := range n {
-			u := fmt.Sprintf("http://127.0.0.1:%d", base+k)
-			if err := waitHTTP(ctx, u+"/__sim/state", p, 20*time.Second); err != nil {
-				return nil, err
-			}
-			w.simURLs = append(w.simURLs, u)
-		}
+		w.simURLs = append(w.simURLs, urls...)
 	}
 
 	w.database = cfg.database
@@ -126,8 +149,10 @@ func startWorld(ctx context.Context, cfg config, dir string) (*world, error) {
 		return nil, err
 	}
 	for i, u := range w.simURLs {
-		body := map[string]any{"name": fmt.Sprintf("c%d", i+1), "url": u, "username": simUser, "apiToken": simToken,
-			"maxConnections": 100000}
+		body := map[string]any{"name": fmt.Sprintf("c%d", i+1), "url": u, "username": simUser, "apiToken": simToken}
+		if spec.maxConns > 0 {
+			body["maxConnections"] = spec.maxConns
+		}
 		if _, err := w.adminCall(ctx, http.MethodPost, "/api/v1/instances", body, http.StatusCreated); err != nil {
 			return nil, fmt.Errorf("register controller %s: %w", u, err)
 		}
@@ -164,6 +189,32 @@ func startWorld(ctx context.Context, cfg config, dir string) (*world, error) {
 	}
 	ok = true
 	return w, nil
+}
+
+// startSims starts a simulator process of n controllers with the
+// benchmark's job and waits until each answers; it returns the process
+// (also on error, when it was started) and the controllers' URLs.
+func startSims(ctx context.Context, bin, dir, name, jobs string, n, agents, executors int) (*proc, []string, error) {
+	base, err := freeRun(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := start(dir, name, nil, bin, "sim",
+		"--controllers", strconv.Itoa(n), "--base-port", strconv.Itoa(base), "--token", simToken, "--user", simUser,
+		"--agents", strconv.Itoa(agents), "--executors", strconv.Itoa(executors),
+		"--quiet-period", "0", "--build-duration", "0s", "--jobs", jobs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var urls []string
+	for k := range n {
+		u := fmt.Sprintf("http://127.0.0.1:%d", base+k)
+		if err := waitHTTP(ctx, u+"/__sim/state", p, 20*time.Second); err != nil {
+			return p, nil, err
+		}
+		urls = append(urls, u)
+	}
+	return p, urls, nil
 }
 
 // freeRun finds n consecutive free ports (a simulator process puts its

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jenkinds/jenkinds/internal/api/apitest"
+	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 )
 
@@ -20,11 +21,11 @@ func TestClustersList(t *testing.T) {
 	for _, c := range []struct {
 		name, cluster string
 		max, load     int
-		health        controller.HealthStatus
+		health        balance.Health
 	}{
-		{"p1", "prod", 100, 30, controller.HealthHealthy},
-		{"p2", "prod", 50, 0, controller.HealthUnhealthy},
-		{"s1", "staging", 3, 1, controller.HealthHealthy},
+		{"p1", "prod", 100, 30, balance.Healthy},
+		{"p2", "prod", 50, 0, balance.Unhealthy},
+		{"s1", "staging", 3, 1, balance.Healthy},
 	} {
 		i := f.add(t, controller.CreateInput{Name: c.name, URL: "https://" + c.name + ".example.com", ClusterID: ptr(c.cluster), MaxConnections: ptr(c.max)})
 		if err := f.Store.RecordHealth(context.Background(), i.ID, controller.HealthRecord{Status: c.health, CurrentLoad: c.load}); err != nil {

@@ -477,10 +477,10 @@ func buildDetails(w io.Writer, b api.Build) {
 		fmt.Fprintln(w, "No attempts yet.")
 		return
 	}
-	row(w, "ATTEMPT", "CONTROLLER", "QUEUE ID", "NUMBER", "STATE", "RESULT", "REASON", "FENCE")
+	row(w, "ATTEMPT", "CONTROLLER", "QUEUE ID", "NUMBER", "STATE", "RESULT", "REASON", "FENCE", "POLICY")
 	for _, a := range b.Attempts {
 		row(w, fmt.Sprint(a.Attempt), fmt.Sprintf("%s (%d)", controllerName(a), a.ControllerID), idOrNone(a.BackendQueueID),
-			number(a.BackendNumber), string(a.State), a.Result, a.Reason, a.Fence)
+			number(a.BackendNumber), string(a.State), a.Result, a.Reason, a.Fence, string(a.Redispatch))
 	}
 }
 

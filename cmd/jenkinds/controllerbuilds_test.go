@@ -86,7 +86,7 @@ func TestBuildsListGetCancel(t *testing.T) {
 
 	r = f.run(t, "builds", "get", doneID)
 	r.want(t, 0, []string{"State:", "finished", "Result:", "SUCCESS", "Attempt:", "1 of at most 3"}, nil)
-	if got := lines(r.stdout); !strings.Contains(strings.Join(got, "\n"), "ATTEMPT CONTROLLER QUEUE ID NUMBER STATE RESULT REASON FENCE\n1 jenkins-0 (1) ") {
+	if got := lines(r.stdout); !strings.Contains(strings.Join(got, "\n"), "ATTEMPT CONTROLLER QUEUE ID NUMBER STATE RESULT REASON FENCE POLICY\n1 jenkins-0 (1) ") {
 		t.Errorf("builds get: no attempts table:\n%s", r.stdout)
 	}
 	f.run(t, "builds", "get", heldID).want(t, 0, []string{"accepted", "No attempts yet."}, nil)

@@ -35,6 +35,7 @@ var instanceSubcommands = []subcommand{
 	{"undrain", "let a drained controller take new work again", runInstancesDrain(false)},
 	{"test", "try a URL and credentials without registering", runInstancesTest},
 	{"stats", "stored and live figures of a controller", runInstancesStats},
+	{"events", "a controller's health transitions, restarts, and the freezes of re-dispatch", runInstancesEvents},
 }
 
 func runInstances(ctx context.Context, args []string, env *environment) error {
@@ -470,7 +471,7 @@ func runInstancesStats(ctx context.Context, args []string, env *environment) err
 	}
 	return cf.print(env.stdout, st, func(w io.Writer) {
 		row(w, "Instance:", fmt.Sprintf("%d (%s)", st.InstanceID, st.Name))
-		row(w, "Health:", string(st.HealthStatus)+" (checked "+when(st.LastHealthCheck)+")")
+		row(w, "Health:", st.HealthStatus.String()+" (checked "+when(st.LastHealthCheck)+")")
 		row(w, "Load:", fmt.Sprintf("%s (%.1f%%)", load(st.CurrentLoad, st.MaxConnections), st.UtilizationPercent))
 		if st.LiveStats == nil {
 			row(w, "Live figures:", "unavailable: "+st.Error)

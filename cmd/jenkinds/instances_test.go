@@ -11,6 +11,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/api/apitest"
+	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 )
 
@@ -127,7 +128,7 @@ func TestInstancesListGetRemove(t *testing.T) {
 	}
 	a := f.add(t, controller.CreateInput{Name: "a", URL: "https://a.example.com", ClusterID: ptr("prod"), IsPrimary: true, Priority: 5})
 	f.add(t, controller.CreateInput{Name: "b", URL: "https://b.example.com"})
-	if err := f.Store.RecordHealth(context.Background(), a.ID, controller.HealthRecord{Status: controller.HealthHealthy, CurrentLoad: 7, Version: "2.452.1"}); err != nil {
+	if err := f.Store.RecordHealth(context.Background(), a.ID, controller.HealthRecord{Status: balance.Healthy, CurrentLoad: 7, Version: "2.452.1"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -240,7 +241,7 @@ func TestInstancesStats(t *testing.T) {
 	f := startCLI(t)
 	a := f.add(t, controller.CreateInput{Name: "a", URL: "https://a.example.com", MaxConnections: ptr(8)})
 	f.add(t, controller.CreateInput{Name: "down", URL: "https://down.example.com"})
-	if err := f.Store.RecordHealth(context.Background(), a.ID, controller.HealthRecord{Status: controller.HealthHealthy, CurrentLoad: 2}); err != nil {
+	if err := f.Store.RecordHealth(context.Background(), a.ID, controller.HealthRecord{Status: balance.Healthy, CurrentLoad: 2}); err != nil {
 		t.Fatal(err)
 	}
 	f.Prober.Live = func(inst controller.Instance) (api.LiveStats, error) {

@@ -186,7 +186,7 @@ func instanceHeader(w io.Writer) {
 
 func instanceRow(w io.Writer, i controller.Instance) {
 	row(w, fmt.Sprint(i.ID), i.Name, i.ClusterID, i.URL, yesNo(i.IsPrimary), yesNo(i.IsActive),
-		string(i.HealthStatus), load(i.CurrentLoad, i.MaxConnections), fmt.Sprint(i.Priority), i.Version)
+		i.HealthStatus.String(), load(i.CurrentLoad, i.MaxConnections), fmt.Sprint(i.Priority), i.Version)
 }
 
 // instanceDetails writes one instance, a field a line.
@@ -195,7 +195,7 @@ func instanceDetails(w io.Writer, i controller.Instance) {
 	if i.HasAPIToken {
 		token = "stored (never shown)"
 	}
-	health := string(i.HealthStatus) + " (checked " + when(i.LastHealthCheck) + ")"
+	health := i.HealthStatus.String() + " (checked " + when(i.LastHealthCheck) + ")"
 	for _, f := range [][2]string{
 		{"ID", fmt.Sprint(i.ID)},
 		{"Name", i.Name},

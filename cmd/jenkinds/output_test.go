@@ -162,6 +162,13 @@ func TestHelp(t *testing.T) {
 		{[]string{"clusters", "failover", "-h"}, "clusters failover CLUSTER --from ID|NAME [flags]", "Example:"},
 		{[]string{"optimal", "-h"}, "optimal [flags]", "primary-backup  the primary"},
 		{[]string{"health", "check", "-h"}, "health check [flags]", "Examples:"},
+		{[]string{"instances", "events", "-h"}, "instances events ID|NAME [flags]", "Examples:\n  jenkinds instances events ci-1"},
+		{[]string{"policy", "-h"}, "policy <subcommand> [flags]", "queued-only  place it again only while it has not started"},
+		{[]string{"help", "policy"}, "policy <subcommand> [flags]", "  set "},
+		{[]string{"policy", "get", "-h"}, "policy get [--cluster CLUSTER] [--job JOB] [flags]", "Examples:"},
+		{[]string{"policy", "set", "-h"}, "policy set [--cluster CLUSTER] [--job JOB] always|queued-only [flags]", "jenkinds policy set --cluster production --job team/deploy queued-only"},
+		{[]string{"policy", "clear", "-h"}, "policy clear [--cluster CLUSTER] [--job JOB] [flags]", "Examples:"},
+		{[]string{"policy", "list", "-h"}, "policy list [flags]", "Examples:"},
 	} {
 		f.run(t, tt.args...).want(t, 0, nil, []string{"Usage: jenkinds " + tt.usage, tt.want})
 	}
@@ -169,11 +176,12 @@ func TestHelp(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"instances"}, "jenkinds: usage: instances: name a subcommand: add, list, get, update, remove, drain, undrain, test, stats"},
-		{[]string{"instances", "frobnicate"}, `jenkinds: usage: instances: unknown subcommand "frobnicate" (want add, list, get, update, remove, drain, undrain, test, stats)`},
+		{[]string{"instances"}, "jenkinds: usage: instances: name a subcommand: add, list, get, update, remove, drain, undrain, test, stats, events"},
+		{[]string{"instances", "frobnicate"}, `jenkinds: usage: instances: unknown subcommand "frobnicate" (want add, list, get, update, remove, drain, undrain, test, stats, events)`},
 		{[]string{"clusters"}, "name a subcommand: list, primary, failover"},
 		{[]string{"health", "status"}, `unknown subcommand "status" (want check)`},
 	} {
 		f.run(t, tt.args...).want(t, 2, nil, []string{tt.want})
 	}
+	f.run(t, "help").want(t, 0, []string{"\n  instances ", "\n  policy         set, show and clear the re-dispatch policies of clusters and jobs\n"}, nil)
 }

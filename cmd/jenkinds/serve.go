@@ -63,7 +63,8 @@ type serveFlags struct {
 
 	proxyListen, defaultCluster string
 	hedgeAfter, passiveWindow   time.Duration
-	headerTimeout               time.Duration
+	headerTimeout, starvedLag   time.Duration
+	fleetStaleness              time.Duration
 	tryBudget, passiveFailures  int
 	tlsCert, tlsKey, agentHost  string
 	accessLog                   bool
@@ -72,6 +73,7 @@ type serveFlags struct {
 	buildAttempts                  int
 	buildStrategy                  string
 	buildFollow, buildRedispatch   time.Duration
+	buildFollowBusy                time.Duration
 	buildInventory, buildAmbiguous time.Duration
 }
 
@@ -102,12 +104,14 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.IntVar(&f.unhealthyMs, "health-unhealthy-interval", 5000, "milliseconds between checks of an unhealthy controller")
 	fs.IntVar(&f.rise, "health-rise", 2, "good checks in a row that bring an unhealthy controller back")
 	fs.IntVar(&f.fall, "health-fall", 2, "failed checks in a row that make a controller unhealthy")
+	fs.DurationVar(&f.starvedLag, "health-starved-lag", 0, "how late a timer of jenkinds' own must fire for jenkinds to count itself starved of CPU: a probe timing out then proves nothing, and re-dispatch on silence waits (default: a quarter of --health-timeout, 50ms–250ms)")
 	fs.StringVar(&f.proxyListen, "proxy-listen", str("JENKINDS_PROXY_LISTEN", ""), "address of the front door that proxies the controllers' UI, API and agents, e.g. :8080 (default: no front door)")
 	fs.StringVar(&f.defaultCluster, "proxy-default-cluster", str("JENKINDS_PROXY_DEFAULT_CLUSTER", "default"), "cluster of requests whose Host matches no cluster's loadBalancerUrl")
 	fs.DurationVar(&f.hedgeAfter, "proxy-hedge-after", 500*time.Millisecond, "send a short idempotent API request also to another controller when no answer came within this (negative: never)")
 	fs.DurationVar(&f.headerTimeout, "proxy-response-header-timeout", 30*time.Second, "how long a request that is not hedged waits for a controller's response headers before it counts as failed")
 	fs.IntVar(&f.tryBudget, "proxy-try-budget", 3, "most controllers one request is tried on")
-	fs.IntVar(&f.passiveFailures, "proxy-passive-failures", 3, "failures within --proxy-passive-window that take a controller out of the pool")
+	fs.DurationVar(&f.fleetStaleness, "fleet-max-staleness", time.Second, "how old a controller's answer may be when the front door answers the one-Jenkins API (aggregated reads, a build's JSON) from memory; jenkinds' own writes are read back at once")
+	fs.IntVar(&f.passiveFailures, "proxy-passive-failures", 3, "failed requests (front door or jenkinds' own) within --proxy-passive-window that make a controller unhealthy until its health checks rise")
 	fs.DurationVar(&f.passiveWindow, "proxy-passive-window", 10*time.Second, "window of --proxy-passive-failures")
 	fs.StringVar(&f.agentHost, "agent-host", str("JENKINDS_AGENT_HOST", "127.0.0.1"), "host the per-controller TCP agent ports listen on and advertise")
 	fs.StringVar(&f.tlsCert, "tls-cert", str("JENKINDS_TLS_CERT", ""), "certificate file: serve the front door over HTTPS")
@@ -117,7 +121,8 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.IntVar(&f.buildAttempts, "build-max-attempts", num("JENKINDS_BUILD_MAX_ATTEMPTS", 3), "placements of a build on controllers before it fails (refused triggers do not count)")
 	fs.StringVar(&f.buildStrategy, "build-strategy", str("JENKINDS_BUILD_STRATEGY", "least-load"), "how builds are placed among a cluster's controllers: least-load, round-robin, weighted or primary-backup; per cluster as CLUSTER=STRATEGY, comma-separated, e.g. least-load,production=primary-backup")
 	fs.DurationVar(&f.buildFollow, "build-follow-interval", time.Second, "time between two rounds that follow a controller's builds")
-	fs.DurationVar(&f.buildRedispatch, "build-redispatch-after", 30*time.Second, "how long a controller must stay unhealthy before its unfinished builds are placed elsewhere (a restart re-places what it lost at once)")
+	fs.DurationVar(&f.buildFollowBusy, "build-follow-busy-interval", 0, "time between two follow rounds of a controller running builds while builds of its cluster wait for room (default: a tenth of --build-follow-interval)")
+	fs.DurationVar(&f.buildRedispatch, "build-redispatch-after", 30*time.Second, "how long an unhealthy controller must have answered nothing at all (counting only time jenkinds itself ran on time) before its builds are placed elsewhere; a refused or reset connection, a restart or a vanished build moves them at once")
 	fs.DurationVar(&f.buildInventory, "build-inventory-interval", 30*time.Second, "how often each controller's job list is read")
 	fs.DurationVar(&f.buildAmbiguous, "build-ambiguous-grace", 30*time.Second, "how long a trigger whose answer was lost is looked for before the build is placed again")
 	fs.StringVar(&f.logFormat, "log-format", str("JENKINDS_LOG_FORMAT", "text"), "log format: text or json")
@@ -146,11 +151,16 @@ func (f *serveFlags) config() (server.Config, error) {
 		return cfg, err
 	}
 	cfg.Health.Rise, cfg.Health.Fall = f.rise, f.fall
+	cfg.Health.PassiveFailures, cfg.Health.PassiveWindow, cfg.Health.StarvedLag = f.passiveFailures, f.passiveWindow, f.starvedLag
 	cfg.ProxyListen, cfg.TLSCert, cfg.TLSKey = f.proxyListen, f.tlsCert, f.tlsKey
+	if f.fleetStaleness <= 0 {
+		return cfg, fmt.Errorf("%w: --fleet-max-staleness %s: must be a positive duration such as 1s", errUsage, f.fleetStaleness)
+	}
+	cfg.FleetMaxStaleness = f.fleetStaleness
 	cfg.Pprof = f.pprof
 	cfg.Proxy = proxy.Config{
 		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget, ResponseHeaderTimeout: f.headerTimeout,
-		PassiveFailures: f.passiveFailures, PassiveWindow: f.passiveWindow, AgentHost: f.agentHost, AccessLog: f.accessLog,
+		AgentHost: f.agentHost, AccessLog: f.accessLog,
 	}
 	strategyOf, err := parseStrategies(f.buildStrategy)
 	if err != nil {
@@ -162,8 +172,11 @@ func (f *serveFlags) config() (server.Config, error) {
 			return cfg, fmt.Errorf("%w: --%s %s: must be a positive duration such as 500ms or 30s", errUsage, name, d)
 		}
 	}
+	if f.buildFollowBusy < 0 || f.buildFollowBusy > f.buildFollow {
+		return cfg, fmt.Errorf("%w: --build-follow-busy-interval %s: must be positive and at most --build-follow-interval (%s), or 0 for a tenth of it", errUsage, f.buildFollowBusy, f.buildFollow)
+	}
 	cfg.Dispatch = dispatch.Config{
-		MaxAttempts: f.buildAttempts, FollowInterval: f.buildFollow, RedispatchAfter: f.buildRedispatch,
+		MaxAttempts: f.buildAttempts, FollowInterval: f.buildFollow, BusyFollowInterval: f.buildFollowBusy, RedispatchAfter: f.buildRedispatch,
 		InventoryInterval: f.buildInventory, AmbiguousGrace: f.buildAmbiguous,
 		Strategy: strategyOf,
 	}

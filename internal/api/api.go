@@ -65,6 +65,16 @@ type Config struct {
 	// /api/v1/clusters/{clusterId}/drift); *jobsync.Service is one.
 	// Default: nil, that route answers 501 not_enabled.
 	Drift DriftChecker
+
+	// Events is the health authority's event log (GET /api/v1/events,
+	// GET /api/v1/instances/{id}/events); *health.Monitor is one.
+	// Default: nil, those routes answer 501 not_enabled.
+	Events HealthEvents
+	// Policies keeps the re-dispatch policies of clusters and jobs
+	// (/api/v1/clusters/{clusterId}/redispatch-policy,
+	// /api/v1/redispatch-policies); *dispatch.Service is one. Default:
+	// nil, those routes answer 501 not_enabled.
+	Policies RedispatchPolicies
 }
 
 // Validate says which required field is missing.
@@ -108,6 +118,8 @@ type handler struct {
 	logs     JobLogs
 	builds   Builds
 	drift    DriftChecker
+	events   HealthEvents
+	policies RedispatchPolicies
 
 	mux      *http.ServeMux // every route in routes
 	patterns []string       // what mux serves, "METHOD /path"
@@ -144,6 +156,8 @@ func New(cfg Config) (http.Handler, error) {
 		logs:     cfg.JobLogs,
 		builds:   cfg.Builds,
 		drift:    cfg.Drift,
+		events:   cfg.Events,
+		policies: cfg.Policies,
 		mux:      http.NewServeMux(),
 		literal:  map[string][]string{},
 	}
@@ -205,6 +219,8 @@ func (h *handler) routes(metrics http.Handler) []route {
 	}
 	rs = append(rs, h.buildClusterRoutes()...)
 	rs = append(rs, h.controllerBuildRoutes()...)
+	rs = append(rs, h.eventRoutes()...)
+	rs = append(rs, h.policyRoutes()...)
 	if metrics != nil {
 		rs = append(rs, route{"GET", "/metrics", metrics})
 	}

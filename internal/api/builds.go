@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -206,7 +207,7 @@ func (h *handler) listControllerBuilds(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	f := dispatch.Filter{Cluster: q.Get("cluster"), Job: strings.Trim(q.Get("job"), "/"), State: dispatch.State(q.Get("state")), Limit: defaultBuildLimit}
+	f := dispatch.Filter{Cluster: q.Get("cluster"), Job: strings.Trim(q.Get("job"), "/"), State: dispatch.State(q.Get("state"))}
 	switch f.State {
 	case "", dispatch.StateAccepted, dispatch.StatePlaced, dispatch.StateRunning,
 		dispatch.StateFinished, dispatch.StateFailed, dispatch.StateCancelled:
@@ -214,30 +215,22 @@ func (h *handler) listControllerBuilds(w http.ResponseWriter, r *http.Request) e
 		return &problem{http.StatusBadRequest, CodeInvalidParameter,
 			fmt.Sprintf("state must be accepted, placed, running, finished, failed or cancelled, not %q", f.State), "state"}
 	}
-	if s := q.Get("after"); s != "" {
-		f.AfterID, err = strconv.ParseInt(s, 10, 64)
-		if err != nil || f.AfterID < 0 || s[0] == '+' {
-			return &problem{http.StatusBadRequest, CodeInvalidParameter,
-				fmt.Sprintf("after must be the next cursor of the previous page (a build id), not %q", s), "after"}
-		}
+	if f.AfterID, err = intParam(q, "after", 0, 0, math.MaxInt64, "the next cursor of the previous page (a build id)"); err != nil {
+		return err
 	}
-	if s := q.Get("limit"); s != "" {
-		f.Limit, err = strconv.Atoi(s)
-		if err != nil || f.Limit < 1 || f.Limit > maxBuildLimit || s[0] == '+' {
-			return &problem{http.StatusBadRequest, CodeInvalidParameter,
-				fmt.Sprintf("limit must be an integer between 1 and %d, not %q", maxBuildLimit, s), "limit"}
-		}
+	limit, err := pageLimit(q, defaultBuildLimit, maxBuildLimit)
+	if err != nil {
+		return err
 	}
 	// One more than the page, to know whether another page follows.
-	limit := f.Limit
 	f.Limit = min(limit+1, maxBuildLimit)
 	list, err := builds.List(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	out := BuildList{Builds: nonNil(list)}
-	if len(list) > limit || len(list) == maxBuildLimit {
-		out.Builds = list[:limit]
+	out := BuildList{}
+	var more bool
+	if out.Builds, more = cutPage(list, limit, maxBuildLimit); more {
 		out.Next = strconv.FormatInt(out.Builds[limit-1].ID, 10)
 	}
 	return h.reply(w, http.StatusOK, out)
@@ -296,13 +289,9 @@ func (h *handler) controllerBuildLog(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	var start int64
-	if s := q.Get("start"); s != "" {
-		start, err = strconv.ParseInt(s, 10, 64)
-		if err != nil || start < 0 || s[0] == '+' {
-			return &problem{http.StatusBadRequest, CodeInvalidParameter,
-				fmt.Sprintf("start must be a byte offset, 0 or the X-Text-Size of the previous answer, not %q", s), "start"}
-		}
+	start, err := intParam(q, "start", 0, 0, math.MaxInt64, "a byte offset, 0 or the X-Text-Size of the previous answer")
+	if err != nil {
+		return err
 	}
 	text, next, more, err := builds.Log(r.Context(), id, start)
 	if err != nil {

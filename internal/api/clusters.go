@@ -39,7 +39,7 @@ func groupClusters(list []controller.Instance) []Cluster {
 		}
 		c := &out[i]
 		c.TotalInstances++
-		if inst.HealthStatus == controller.HealthHealthy {
+		if inst.HealthStatus == balance.Healthy {
 			c.HealthyInstances++
 		}
 		c.TotalLoad += inst.CurrentLoad

@@ -23,17 +23,17 @@ func TestClusters(t *testing.T) {
 	// Created out of cluster order, to check the sorting.
 	for _, c := range []struct {
 		body   string
-		health controller.HealthStatus
+		health balance.Health
 		load   int
 	}{
-		{`{"name":"s1","url":"https://s1.example.com","clusterId":"staging","maxConnections":10}`, controller.HealthHealthy, 4},
-		{`{"name":"p1","url":"https://p1.example.com","clusterId":"prod","maxConnections":100}`, controller.HealthHealthy, 30},
-		{`{"name":"p2","url":"https://p2.example.com","clusterId":"prod","maxConnections":50,"isActive":false}`, controller.HealthUnhealthy, 0},
-		{`{"name":"p3","url":"https://p3.example.com","clusterId":"prod","maxConnections":50}`, controller.HealthHealthy, 5},
-		{`{"name":"d1","url":"https://d1.example.com"}`, controller.HealthUnknown, 0},
+		{`{"name":"s1","url":"https://s1.example.com","clusterId":"staging","maxConnections":10}`, balance.Healthy, 4},
+		{`{"name":"p1","url":"https://p1.example.com","clusterId":"prod","maxConnections":100}`, balance.Healthy, 30},
+		{`{"name":"p2","url":"https://p2.example.com","clusterId":"prod","maxConnections":50,"isActive":false}`, balance.Unhealthy, 0},
+		{`{"name":"p3","url":"https://p3.example.com","clusterId":"prod","maxConnections":50}`, balance.Healthy, 5},
+		{`{"name":"d1","url":"https://d1.example.com"}`, balance.Unknown, 0},
 	} {
 		i := f.create(t, c.body)
-		if c.health != controller.HealthUnknown {
+		if c.health != balance.Unknown {
 			if err := f.Store.RecordHealth(f.ctx, i.ID, controller.HealthRecord{Status: c.health, CurrentLoad: c.load}); err != nil {
 				t.Fatal(err)
 			}

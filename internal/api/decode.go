@@ -166,3 +166,35 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	}
 	return q, nil
 }
+
+// intParam reads the integer query parameter name of q, def when it is
+// absent or empty; it must lie between lo and hi. rule says what it must
+// be, for the message: "limit must be <rule>, not "x"".
+func intParam(q url.Values, name string, def, lo, hi int64, rule string) (int64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < lo || v > hi || s[0] == '+' {
+		return 0, &problem{http.StatusBadRequest, CodeInvalidParameter, fmt.Sprintf("%s must be %s, not %q", name, rule, s), name}
+	}
+	return v, nil
+}
+
+// pageLimit reads the limit query parameter of a list route: 1 to max,
+// def when absent.
+func pageLimit(q url.Values, def, max int) (int, error) {
+	n, err := intParam(q, "limit", int64(def), 1, int64(max), fmt.Sprintf("an integer between 1 and %d", max))
+	return int(n), err
+}
+
+// cutPage cuts list, asked for with min(limit+1, max) items, to limit, and
+// reports whether another page may follow: the one more came, or a full
+// page of max did.
+func cutPage[T any](list []T, limit, max int) ([]T, bool) {
+	if len(list) > limit || len(list) == max {
+		return list[:limit], true
+	}
+	return nonNil(list), false
+}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/health"
 )
 
 // Registry is the part of the controller registry the API uses.
@@ -96,3 +98,32 @@ type LiveStats struct {
 	QueuedItems    int `json:"queuedItems"`
 	OnlineAgents   int `json:"onlineAgents"`
 }
+
+// HealthEvents is the health authority's event log, for
+// GET /api/v1/events and …/instances/{id}/events. *health.Monitor is one.
+type HealthEvents interface {
+	// Events returns the events f selects, newest first; f.Limit is
+	// checked by the API first (1 to 1000).
+	Events(ctx context.Context, f health.EventFilter) ([]health.Event, error)
+	// Frozen returns the freezes of re-dispatch in effect now, by cluster
+	// ("" for jenkinds' own starvation), each with its reason.
+	Frozen() map[string]string
+}
+
+var _ HealthEvents = (*health.Monitor)(nil)
+
+// RedispatchPolicies keeps the re-dispatch policies of clusters and jobs,
+// for …/redispatch-policy and /api/v1/redispatch-policies.
+// *dispatch.Service is one; its errors are mapped by classifyDispatch.
+type RedispatchPolicies interface {
+	// SetPolicy stores r (a *dispatch.ValidationError names a bad field).
+	SetPolicy(ctx context.Context, r dispatch.PolicyRule) error
+	// ClearPolicy removes the policy of cluster (job "") or of one of its
+	// jobs; dispatch.ErrNotFound when none was set.
+	ClearPolicy(ctx context.Context, cluster, job string) error
+	// Policies lists the stored rules of cluster ("" = all), by cluster
+	// and job.
+	Policies(ctx context.Context, cluster string) ([]dispatch.PolicyRule, error)
+}
+
+var _ RedispatchPolicies = (*dispatch.Service)(nil)

@@ -1,8 +1,9 @@
 // Package api is jenkinds' admin REST API: registering Jenkins controllers
 // ("instances"), asking which one should get work, and running health
 // checks, plus the probes an orchestrator needs. New builds it as one
-// http.Handler from small interfaces (Registry, Checker, Picker, Prober)
-// that the server wires to the real services.
+// http.Handler from small interfaces (Registry, Checker, Picker, Prober,
+// and the optional ones of deps.go and the build routes) that the server
+// wires to the real services.
 //
 // # Routes
 //
@@ -35,6 +36,12 @@
 //	GET    /api/v1/builds/{id}                      a controller build with its attempts, controllers named
 //	POST   /api/v1/builds/{id}/cancel               cancel a waiting build, stop a running one → the build
 //	GET    /api/v1/builds/{id}/log[?start=]         its console from byte start: text, X-Text-Size, X-More-Data
+//	GET    /api/v1/events[?cluster=&limit=&before=] the health authority's events, newest first → {events, next, frozen}
+//	GET    /api/v1/instances/{id}/events[?limit=&before=]   one controller's, with its cluster's and jenkinds' freezes and thaws
+//	GET    /api/v1/clusters/{clusterId}/redispatch-policy[?job=]   the re-dispatch policy that applies, and its source
+//	PUT    /api/v1/clusters/{clusterId}/redispatch-policy[?job=]   {"policy": "queued-only"} → the policy that applies
+//	DELETE /api/v1/clusters/{clusterId}/redispatch-policy[?job=]   clear the rule → 204 (404 when none was set)
+//	GET    /api/v1/redispatch-policies[?cluster=]   the stored rules (a JSON array)
 //	GET    /api/v1/openapi.json                     the OpenAPI 3.0 document
 //	GET    /healthz                                 200 {"status":"ok"} while the process serves
 //	GET    /readyz                                  200 {"status":"ready"}, or 503 not_ready with the reason
@@ -71,7 +78,7 @@
 //	dispatch.ErrNotParameterized        400 invalid_field, field parameters (*dispatch.ValidationError: 400 too)
 //	dispatch.ErrFinished                409 build_ended: cancel of a build that ended
 //	*dispatch.BackendError              503 controller_unavailable when Unavailable(), else 502 controller_error
-//	no build cluster service configured 501 not_enabled (and no Config.Builds)
+//	no build cluster service configured 501 not_enabled (and no Config.Builds, Events, Policies)
 //	balance.ErrNoneEligible             503 no_eligible_instance, Retry-After: 5
 //	buildcluster.ErrNoCandidate         503 no_build_cluster, Retry-After: 60
 //	context canceled / deadline         503 canceled / 504 timeout

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 )
 
@@ -115,9 +116,9 @@ type InstanceStats struct {
 	CurrentLoad    int    `json:"currentLoad"`
 	MaxConnections int    `json:"maxConnections"`
 	// UtilizationPercent is CurrentLoad/MaxConnections×100, to one decimal.
-	UtilizationPercent float64                 `json:"utilizationPercent"`
-	HealthStatus       controller.HealthStatus `json:"healthStatus"`
-	LastHealthCheck    *time.Time              `json:"lastHealthCheck"`
+	UtilizationPercent float64        `json:"utilizationPercent"`
+	HealthStatus       balance.Health `json:"healthStatus"`
+	LastHealthCheck    *time.Time     `json:"lastHealthCheck"`
 	// LiveStats is nil, and its fields absent from the JSON, when the
 	// controller could not be asked; Error then says why.
 	*LiveStats

@@ -17,6 +17,8 @@ import (
 	"github.com/jenkinds/jenkinds/internal/auth"
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
 	"github.com/jenkinds/jenkinds/internal/queue"
 )
@@ -241,6 +243,12 @@ func TestOpenAPISchemas(t *testing.T) {
 		{"JobDrift", jobsync.JobReport{}},
 		{"DriftVariant", jobsync.Variant{}},
 		{"PendingJobWrite", jobsync.Pending{}},
+		{"HealthEvent", health.Event{}},
+		{"EventList", api.EventList{}},
+		{"Freeze", api.Freeze{}},
+		{"RedispatchPolicy", api.RedispatchPolicy{}},
+		{"PolicyRequest", api.PolicyRequest{}},
+		{"PolicyRule", dispatch.PolicyRule{}},
 	} {
 		s, ok := doc.Components.Schemas[tt.schema]
 		if !ok {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/api/apitest"
+	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 )
 
@@ -19,7 +20,7 @@ func TestInstanceStats(t *testing.T) {
 	t.Parallel()
 	f := setup(t, sqlite(t))
 	i := f.create(t, `{"name":"a","url":"https://a.example.com","maxConnections":3}`)
-	if err := f.Store.RecordHealth(f.ctx, i.ID, controller.HealthRecord{Status: controller.HealthHealthy, CurrentLoad: 2}); err != nil {
+	if err := f.Store.RecordHealth(f.ctx, i.ID, controller.HealthRecord{Status: balance.Healthy, CurrentLoad: 2}); err != nil {
 		t.Fatal(err)
 	}
 	var asked apitest.Record
@@ -82,7 +83,7 @@ func TestPercent(t *testing.T) {
 			t.Parallel()
 			f := setup(t, sqlite(t))
 			i := f.create(t, fmt.Sprintf(`{"name":"a","url":"https://a.example.com","maxConnections":%d}`, tt.max))
-			if err := f.Store.RecordHealth(f.ctx, i.ID, controller.HealthRecord{Status: controller.HealthHealthy, CurrentLoad: tt.load}); err != nil {
+			if err := f.Store.RecordHealth(f.ctx, i.ID, controller.HealthRecord{Status: balance.Healthy, CurrentLoad: tt.load}); err != nil {
 				t.Fatal(err)
 			}
 			f.Prober.Live = func(controller.Instance) (api.LiveStats, error) {

@@ -10,7 +10,6 @@ import (
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/api/apitest"
 	"github.com/jenkinds/jenkinds/internal/apiclient"
-	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 )
 
@@ -18,8 +17,7 @@ import (
 // method of the client against the real API and build engine.
 func TestBuilds(t *testing.T) {
 	t.Parallel()
-	s, fleet := apitest.StartFleet(t, dbtest.Engines(t)[0], apitest.FleetConfig{})
-	c := client(t, s.URL, apitest.Token)
+	fleet, c := setupFleet(t, apitest.FleetConfig{})
 	ctx := context.Background()
 
 	b, err := c.TriggerBuild(ctx, apiclient.Trigger{Job: "build", Parameters: map[string]string{"SIM_RESULT": "SUCCESS", "SEQ": "1"}})

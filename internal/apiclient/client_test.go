@@ -24,6 +24,15 @@ func setup(t *testing.T) (*apitest.Server, *apiclient.Client) {
 	return s, client(t, s.URL, apitest.Token)
 }
 
+// setupFleet starts the real API with a real build engine and health
+// authority over simulated controllers (apitest.StartFleet), and returns
+// them with a client of it.
+func setupFleet(t *testing.T, fc apitest.FleetConfig) (*apitest.Fleet, *apiclient.Client) {
+	t.Helper()
+	s, fleet := apitest.StartFleet(t, dbtest.Engines(t)[0], fc)
+	return fleet, client(t, s.URL, apitest.Token)
+}
+
 func client(t *testing.T, base, token string) *apiclient.Client {
 	t.Helper()
 	c, err := apiclient.New(base, token, nil)

@@ -1,6 +1,7 @@
 package balance
 
 import (
+	"database/sql/driver"
 	"fmt"
 	"math/bits"
 	"strings"
@@ -38,6 +39,54 @@ func (h Health) String() string {
 	return fmt.Sprintf("health(%d)", uint8(h))
 }
 
+// ParseHealth reads the lower-case name String writes.
+func ParseHealth(s string) (Health, error) {
+	for h := Unknown; h <= Unhealthy; h++ {
+		if h.String() == s {
+			return h, nil
+		}
+	}
+	return Unknown, fmt.Errorf("health %q: want unknown, healthy, degraded or unhealthy", s)
+}
+
+// MarshalText writes the name (JSON, logs).
+func (h Health) MarshalText() ([]byte, error) {
+	if h > Unhealthy {
+		return nil, fmt.Errorf("marshal %s: not a health value", h)
+	}
+	return []byte(h.String()), nil
+}
+
+// UnmarshalText reads the name.
+func (h *Health) UnmarshalText(b []byte) error {
+	v, err := ParseHealth(string(b))
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}
+
+// Value stores the name in SQL (the controllers table's health_status).
+func (h Health) Value() (driver.Value, error) {
+	b, err := h.MarshalText()
+	return string(b), err
+}
+
+// Scan reads the name from SQL; NULL is Unknown.
+func (h *Health) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*h = Unknown
+		return nil
+	case string:
+		return h.UnmarshalText([]byte(v))
+	case []byte:
+		return h.UnmarshalText(v)
+	}
+	return fmt.Errorf("scan health: unsupported type %T", src)
+}
+
 // Candidate is one controller as a policy sees it: a read-only snapshot the
 // caller builds from the controller's runtime record. Policies never keep a
 // pointer to it.
@@ -64,6 +113,10 @@ type Candidate struct {
 	// controller with Load >= MaxConnections is not eligible, so a value of
 	// 0 or less means "never eligible"; configuration supplies the default.
 	MaxConnections int
+	// Excluded, when not empty, is why the caller rules the candidate out
+	// for this pick although nothing above does ("no job deploy", "cooling
+	// down after a refused trigger"). Explain reports it.
+	Excluded string
 }
 
 // Eligible reports whether c may receive new work at all: it is active, not
@@ -72,7 +125,7 @@ type Candidate struct {
 // preference: a Degraded or Unknown candidate is eligible, but every policy
 // passes it over while any Healthy eligible candidate exists.
 func (c *Candidate) Eligible() bool {
-	return c.Active && !c.Draining && c.Health < Unhealthy && c.Load < c.MaxConnections && c.MaxConnections > 0
+	return c.Excluded == "" && c.Active && !c.Draining && c.Health < Unhealthy && c.Load < c.MaxConnections && c.MaxConnections > 0
 }
 
 // Tiers order eligible candidates by health; a lower tier always wins.
@@ -112,12 +165,15 @@ func cmpRatio(a, b *Candidate) int {
 // Explain says why cands has no eligible candidate, for the body of a 503:
 // "3 controllers: 2 unhealthy, 1 draining". Each candidate is counted once,
 // under the first reason that applies in the order inactive, draining,
-// unhealthy, at capacity. Eligible candidates, if any, are counted first.
+// unhealthy, excluded (by its Excluded text), at capacity. Eligible
+// candidates, if any, are counted first.
 func Explain(cands []Candidate) string {
 	if len(cands) == 0 {
 		return "no controllers"
 	}
 	var eligible, inactive, draining, unhealthy, full int
+	var excluded []string // distinct reasons, in order
+	counts := map[string]int{}
 	for i := range cands {
 		c := &cands[i]
 		switch {
@@ -129,6 +185,11 @@ func Explain(cands []Candidate) string {
 			draining++
 		case c.Health >= Unhealthy:
 			unhealthy++
+		case c.Excluded != "":
+			if counts[c.Excluded] == 0 {
+				excluded = append(excluded, c.Excluded)
+			}
+			counts[c.Excluded]++
 		default:
 			full++
 		}
@@ -153,6 +214,12 @@ func Explain(cands []Candidate) string {
 		if part.n > 0 {
 			fmt.Fprintf(&b, "%s%d %s", sep, part.n, part.what)
 			sep = ", "
+		}
+		if part.what == "inactive" {
+			for _, why := range excluded {
+				fmt.Fprintf(&b, "%s%d %s", sep, counts[why], why)
+				sep = ", "
+			}
 		}
 	}
 	return b.String()

@@ -12,25 +12,8 @@ import (
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
-
-// clock is a settable time source for the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // start is the fake clock's first reading; it has nanoseconds on purpose.
 var start = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
@@ -38,13 +21,13 @@ var start = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 type fixture struct {
 	ctx   context.Context
 	db    *db.DB
-	clock *clock
+	clock *testkit.Clock
 	store *buildcluster.Store
 }
 
 func setup(t *testing.T, e dbtest.Engine) fixture {
 	t.Helper()
-	f := fixture{ctx: context.Background(), db: e.Open(t), clock: &clock{t: start}}
+	f := fixture{ctx: context.Background(), db: e.Open(t), clock: testkit.NewClock(start)}
 	if err := f.db.Migrate(f.ctx, buildcluster.Migrations); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}

@@ -15,26 +15,25 @@
 //   - every other rule is per field, checked by CreateInput.Validate and
 //     Patch.Validate, reported as a *ValidationError.
 //   - the API token is stored sealed (package secret) and never leaves the
-//     package except through Store.Token; Instance.HasAPIToken tells whether
-//     there is one.
+//     package except through Store.Token and Store.ListWithTokens;
+//     Instance.HasAPIToken tells whether there is one.
+//   - every change of the registry (Create, Update, Delete, SetDraining)
+//     is announced on PostgreSQL in its own transaction, on
+//     RegistryChannel with the instance's id, so that other replicas
+//     re-read the registry at once (db.Listen).
 //
 // # Health state
 //
 // The configuration says whether an instance should get work (isActive);
-// the health columns say whether it can. The health monitor (a later
-// package) owns the transitions and writes them with Store.RecordHealth;
-// this package only stores them, so there is one record every policy reads.
-//
-//	from        to                               when
-//	unknown     healthy | degraded | unhealthy    the first check (registered, never checked before)
-//	healthy     degraded | unhealthy              a check is slow or partly fails / fails
-//	degraded    healthy | unhealthy               a check passes / fails
-//	unhealthy   healthy | degraded                it recovers
-//
+// the health columns say whether it could when last recorded. Health is
+// one enum everywhere, balance.Health (unknown, healthy, degraded,
+// unhealthy), encoded by name in JSON and SQL. The health authority
+// (package health) owns every transition (its doc.go draws them) and
+// writes them with Store.RecordHealth; this package only stores them.
 // Nothing goes back to unknown.
 //
-//   - healthStatus: unknown until the first check, then what the latest
-//     check concluded. How many failures make "unhealthy" is the monitor's
+//   - healthStatus: unknown until the first check, then what the health
+//     authority last concluded. How many failures make "unhealthy" is its
 //     policy, not a rule here.
 //   - lastHealthCheck: when that check ran (store clock); null before.
 //   - lastError: why the latest check failed or degraded; empty when it
@@ -45,6 +44,22 @@
 //     headers. A session that changes while known means Jenkins restarted:
 //     restartCount goes up by one.
 //
-// Draining (finish running work, take no new) is not stored yet; setting
-// isActive to false takes an instance out of rotation.
+// Draining (finish running work, take no new) is stored beside the health
+// columns (SetDraining) and holds on every replica; setting isActive to
+// false takes an instance out of rotation altogether.
+//
+// # The live record
+//
+// A Pool holds one Runtime per registered controller: every live fact
+// jenkinds knows of it — health with its reason and since, session,
+// version, quieting down, executors, load, in-flight requests, last
+// answer, evidence that its process is gone, unhealthy-since, cooldown
+// after a refused trigger, the dispatcher's live attempts — and its
+// client (package jenkins), built once per URL, user and token, whose
+// transport counts every request in flight and notes every answer, new
+// session and failure on the record (and reports restarts and failures
+// to the health authority through the pool's Hooks). Policies read it:
+// Available (new requests), Eligible(now) (a new build, and why not),
+// Candidate and BuildCandidate (the balance snapshots). No other package
+// keeps a copy of these facts.
 package controller

@@ -2,8 +2,11 @@ package controller
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/jenkinds/jenkinds/internal/balance"
 )
 
 // maxLastError is how much of a check's error RecordHealth keeps.
@@ -15,8 +18,8 @@ const maxLastError = 1000
 // restart of the controller.
 func (s *Store) RecordHealth(ctx context.Context, id int64, r HealthRecord) error {
 	switch {
-	case !r.Status.valid():
-		return fmt.Errorf("record health of instance %d: unknown status %q: want unknown, healthy, degraded or unhealthy", id, r.Status)
+	case r.Status > balance.Unhealthy:
+		return fmt.Errorf("record health of instance %d: unknown status %s: want unknown, healthy, degraded or unhealthy", id, r.Status)
 	case r.CurrentLoad < 0:
 		return fmt.Errorf("record health of instance %d: current load %d is negative", id, r.CurrentLoad)
 	}
@@ -46,9 +49,15 @@ func (s *Store) RecordHealth(ctx context.Context, id int64, r HealthRecord) erro
 // SetDraining starts or ends draining of the instance with id. It leaves
 // updatedAt alone: draining is operation, not configuration.
 func (s *Store) SetDraining(ctx context.Context, id int64, draining bool) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE controllers SET draining = ? WHERE id = ?`), draining, id)
+	err := s.change(ctx, func(tx *sql.Tx) (int64, error) {
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE controllers SET draining = ? WHERE id = ?`), draining, id)
+		if err != nil {
+			return 0, err
+		}
+		return id, affected(res)
+	})
 	if err != nil {
 		return fmt.Errorf("set draining of instance %d: %w", id, err)
 	}
-	return mustAffect(res, "set draining of instance %d: %w", id)
+	return nil
 }

@@ -3,26 +3,9 @@ package controller
 import (
 	"strings"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/balance"
 )
-
-// HealthStatus is what the health monitor last concluded about a controller.
-type HealthStatus string
-
-const (
-	HealthUnknown   HealthStatus = "unknown" // never checked since registration
-	HealthHealthy   HealthStatus = "healthy"
-	HealthDegraded  HealthStatus = "degraded"
-	HealthUnhealthy HealthStatus = "unhealthy"
-)
-
-// valid reports whether h is one of the four statuses.
-func (h HealthStatus) valid() bool {
-	switch h {
-	case HealthUnknown, HealthHealthy, HealthDegraded, HealthUnhealthy:
-		return true
-	}
-	return false
-}
 
 // DefaultCluster is the cluster of an instance registered without one.
 const DefaultCluster = "default"
@@ -48,12 +31,14 @@ type Instance struct {
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 
-	HealthStatus    HealthStatus `json:"healthStatus"`
-	LastHealthCheck *time.Time   `json:"lastHealthCheck"` // nil until the first check
-	LastError       string       `json:"lastError,omitempty"`
-	CurrentLoad     int          `json:"currentLoad"`
-	Version         string       `json:"version"` // Jenkins version, X-Jenkins header
-	RestartCount    int          `json:"restartCount"`
+	// HealthStatus is the health last recorded (JSON and SQL: unknown,
+	// healthy, degraded, unhealthy); the live one is the Runtime's.
+	HealthStatus    balance.Health `json:"healthStatus"`
+	LastHealthCheck *time.Time     `json:"lastHealthCheck"` // nil until the first check
+	LastError       string         `json:"lastError,omitempty"`
+	CurrentLoad     int            `json:"currentLoad"`
+	Version         string         `json:"version"` // Jenkins version, X-Jenkins header
+	RestartCount    int            `json:"restartCount"`
 	// Draining controllers get no new sessions or builds; what they run
 	// finishes (POST /api/v1/instances/{id}/drain and /undrain).
 	Draining bool `json:"draining"`
@@ -118,7 +103,7 @@ type ListFilter struct {
 
 // HealthRecord is the outcome of one health check, for Store.RecordHealth.
 type HealthRecord struct {
-	Status HealthStatus
+	Status balance.Health
 	// Error is why the check failed or degraded; "" clears the last one.
 	// It is cut to 1000 bytes.
 	Error       string

@@ -2,128 +2,22 @@ package controller
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
-
-// Runtime is the live state of one controller, shared by the health
-// monitor (which writes health and load), the balancer (which reads a
-// snapshot of it) and the front door (in-flight requests, draining). It is
-// the one place this state lives; every reader asks it.
-type Runtime struct {
-	inst  atomic.Pointer[Instance]
-	token atomic.Pointer[string] // plaintext API token, in memory only
-
-	health   atomic.Uint32 // balance.Health
-	load     atomic.Int64  // last measured Jenkins load
-	inflight atomic.Int64  // jenkinds' own requests in flight to it
-	draining atomic.Bool
-	checked  atomic.Int64 // unix nanos of the last check, 0 = never
-}
-
-// Instance returns the controller's configuration as last synced.
-func (r *Runtime) Instance() Instance { return *r.inst.Load() }
-
-// ID is the controller's id.
-func (r *Runtime) ID() int64 { return r.inst.Load().ID }
-
-// Token is the controller's plaintext API token ("" if none).
-func (r *Runtime) Token() string {
-	if t := r.token.Load(); t != nil {
-		return *t
-	}
-	return ""
-}
-
-// Health is the last concluded health.
-func (r *Runtime) Health() balance.Health { return balance.Health(r.health.Load()) }
-
-// SetHealth records the concluded health and when it was checked.
-func (r *Runtime) SetHealth(h balance.Health, at time.Time) {
-	r.health.Store(uint32(h))
-	r.checked.Store(at.UnixNano())
-}
-
-// LastChecked is when the controller was last checked (zero if never).
-func (r *Runtime) LastChecked() time.Time {
-	if n := r.checked.Load(); n != 0 {
-		return time.Unix(0, n)
-	}
-	return time.Time{}
-}
-
-// Load is the last measured Jenkins load (running + queued + online agents).
-func (r *Runtime) Load() int { return int(r.load.Load()) }
-
-// SetLoad records the measured Jenkins load.
-func (r *Runtime) SetLoad(n int) { r.load.Store(int64(n)) }
-
-// Acquire counts one in-flight request; the returned func releases it.
-func (r *Runtime) Acquire() func() {
-	r.inflight.Add(1)
-	return func() { r.inflight.Add(-1) }
-}
-
-// InFlight is the number of jenkinds' requests in flight to the controller.
-func (r *Runtime) InFlight() int { return int(r.inflight.Load()) }
-
-// SetDraining stops (or resumes) new work for the controller.
-func (r *Runtime) SetDraining(d bool) { r.draining.Store(d) }
-
-// Draining reports whether the controller is draining.
-func (r *Runtime) Draining() bool { return r.draining.Load() }
-
-// Candidate is the snapshot a balance policy sees: the load counts
-// jenkinds' own in-flight requests on top of the measured Jenkins load.
-func (r *Runtime) Candidate() balance.Candidate {
-	in := r.inst.Load()
-	return balance.Candidate{
-		ID: in.ID, Priority: in.Priority, IsPrimary: in.IsPrimary, Active: in.IsActive,
-		Draining: r.draining.Load(), Health: balance.Health(r.health.Load()),
-		Load: int(r.load.Load() + r.inflight.Load()), MaxConnections: in.MaxConnections,
-	}
-}
-
-// Available reports whether the controller may receive new work now.
-func (r *Runtime) Available() bool {
-	c := r.Candidate()
-	return c.Eligible()
-}
-
-// HealthFromStatus maps a stored status to the balancer's.
-func HealthFromStatus(s HealthStatus) balance.Health {
-	switch s {
-	case HealthHealthy:
-		return balance.Healthy
-	case HealthDegraded:
-		return balance.Degraded
-	case HealthUnhealthy:
-		return balance.Unhealthy
-	}
-	return balance.Unknown
-}
-
-// StatusFromHealth maps the balancer's health to the stored status.
-func StatusFromHealth(h balance.Health) HealthStatus {
-	switch h {
-	case balance.Healthy:
-		return HealthHealthy
-	case balance.Degraded:
-		return HealthDegraded
-	case balance.Unhealthy:
-		return HealthUnhealthy
-	}
-	return HealthUnknown
-}
 
 // Pool holds the Runtime of every registered controller, grouped by
 // cluster, and the balance policies of each cluster (policies keep
 // rotation state, so there is one per cluster and strategy).
 type Pool struct {
+	hooks *Hooks // shared by every runtime; set before the first Sync
+	hc    *http.Client
+
 	mu        sync.RWMutex
 	byID      map[int64]*Runtime
 	byCluster map[string][]*Runtime // sorted by id
@@ -138,14 +32,40 @@ func (p *Pool) Version() uint64 { return p.version.Load() }
 
 type policyKey struct{ cluster, strategy string }
 
-// NewPool returns an empty pool.
+// NewPool returns an empty pool. Its controllers' clients use a client of
+// its own (SetHTTPClient replaces it).
 func NewPool() *Pool {
-	return &Pool{
+	p := &Pool{
+		hooks:     &Hooks{},
 		byID:      map[int64]*Runtime{},
 		byCluster: map[string][]*Runtime{},
 		policies:  map[policyKey]balance.Policy{},
 		bufs:      sync.Pool{New: func() any { s := make([]balance.Candidate, 0, 16); return &s }},
 	}
+	p.SetHTTPClient(&http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}})
+	return p
+}
+
+// SetHTTPClient makes the controllers' clients use hc, as a copy that never
+// follows redirects (Jenkins answers stop, doDelete and cancelItem with
+// 302); the clients of controllers already in the pool are rebuilt.
+func (p *Pool) SetHTTPClient(hc *http.Client) {
+	own := *hc
+	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hc = &own
+	for _, r := range p.byID {
+		r.client.Store(p.client(r, r.Instance(), r.Token()))
+	}
+}
+
+// SetHooks sets what every runtime of the pool calls on restarts and
+// failures (the health authority's). Call it before the pool is used.
+func (p *Pool) SetHooks(h Hooks) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	*p.hooks = h
 }
 
 // Synced is one instance with its plaintext token, for Pool.Sync.
@@ -166,13 +86,20 @@ func (p *Pool) Sync(all []Synced) (removed []*Runtime) {
 		seen[inst.ID] = true
 		r, ok := p.byID[inst.ID]
 		if !ok {
-			r = &Runtime{}
-			r.health.Store(uint32(HealthFromStatus(inst.HealthStatus)))
+			r = newRuntime(p.hooks)
+			r.health.Store(uint32(inst.HealthStatus))
 			r.load.Store(int64(inst.CurrentLoad))
+			r.f.reason, r.f.session, r.f.version = inst.LastError, inst.JenkinsSession, inst.Version
 			if inst.LastHealthCheck != nil {
-				r.checked.Store(inst.LastHealthCheck.UnixNano())
+				r.f.checked = *inst.LastHealthCheck
+			}
+			if inst.HealthStatus == balance.Unhealthy && inst.LastHealthCheck != nil {
+				r.f.unhealthySince = *inst.LastHealthCheck
 			}
 			p.byID[inst.ID] = r
+		}
+		if old := r.inst.Load(); old == nil || old.URL != inst.URL || old.Username != inst.Username || r.Token() != tok {
+			r.client.Store(p.client(r, inst, tok))
 		}
 		r.inst.Store(&inst)
 		r.token.Store(&tok)
@@ -196,11 +123,42 @@ func (p *Pool) Sync(all []Synced) (removed []*Runtime) {
 	return removed
 }
 
+// client builds r's client: the pool's HTTP client, with a transport that
+// reports every request to r. nil when the URL is not usable (validation
+// keeps such URLs out of the registry).
+func (p *Pool) client(r *Runtime, inst Instance, token string) *jenkins.Client {
+	hc := *p.hc
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = observed{rt: r, next: next}
+	c, err := jenkins.New(inst.URL, inst.Username, token, &hc)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
 // Get returns the runtime of controller id, or nil.
 func (p *Pool) Get(id int64) *Runtime {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.byID[id]
+}
+
+// Client returns controller id's runtime and the client it built, or an
+// error that says which is missing.
+func (p *Pool) Client(id int64) (*Runtime, *jenkins.Client, error) {
+	r := p.Get(id)
+	if r == nil {
+		return nil, nil, fmt.Errorf("controller %d is not registered", id)
+	}
+	cl := r.Client()
+	if cl == nil {
+		return r, nil, fmt.Errorf("controller %s has no usable URL", r.Name())
+	}
+	return r, cl, nil
 }
 
 // All returns every runtime, sorted by id.

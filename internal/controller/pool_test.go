@@ -9,7 +9,7 @@ import (
 )
 
 func synced(id int64, cluster string, prio int, primary bool) Synced {
-	return Synced{Instance: Instance{ID: id, Name: "c" + string(rune('0'+id)), ClusterID: cluster, Priority: prio, IsPrimary: primary, MaxConnections: 10, IsActive: true, HealthStatus: HealthHealthy}, Token: "t"}
+	return Synced{Instance: Instance{ID: id, Name: "c" + string(rune('0'+id)), ClusterID: cluster, Priority: prio, IsPrimary: primary, MaxConnections: 10, IsActive: true, HealthStatus: balance.Healthy}, Token: "t"}
 }
 
 func TestPoolSyncKeepsLiveState(t *testing.T) {
@@ -18,6 +18,7 @@ func TestPoolSyncKeepsLiveState(t *testing.T) {
 	p.Sync([]Synced{synced(1, "a", 0, false), synced(2, "a", 0, false), synced(3, "b", 0, false)})
 	p.Get(1).SetLoad(7)
 	p.Get(1).SetHealth(balance.Degraded, time.Unix(100, 0))
+	p.Get(1).Checked(time.Unix(100, 0))
 	changed := synced(1, "a", 50, false)
 	removed := p.Sync([]Synced{changed, synced(3, "b", 0, false)})
 	if len(removed) != 1 || removed[0].ID() != 2 {

@@ -164,12 +164,15 @@ func (s *Store) Create(ctx context.Context, in CreateInput) (Instance, error) {
 	}
 	now := s.clock()
 	var id int64
-	err = s.db.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO controllers
+	err = s.change(ctx, func(tx *sql.Tx) (int64, error) {
+		err := tx.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO controllers
 	(name, url, username, description, api_token, is_primary, cluster_id, load_balancer_url,
 	 priority, health_check_url, max_connections, is_active, created_at, updated_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		c.name, c.url, c.username, c.description, token, c.isPrimary, c.clusterID, c.loadBalancerURL,
-		c.priority, c.healthCheckURL, c.maxConnections, c.isActive, now, now).Scan(&id)
+			c.name, c.url, c.username, c.description, token, c.isPrimary, c.clusterID, c.loadBalancerURL,
+			c.priority, c.healthCheckURL, c.maxConnections, c.isActive, now, now).Scan(&id)
+		return id, err
+	})
 	if err != nil {
 		return Instance{}, fmt.Errorf("create instance %q: %w", c.name, s.describe(ctx, err, c, 0))
 	}
@@ -189,33 +192,31 @@ func (s *Store) Update(ctx context.Context, id int64, p Patch) (Instance, error)
 }
 
 func (s *Store) update(ctx context.Context, id int64, p Patch) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	cur, err := s.getWhere(ctx, tx, `id = ?`, id)
-	if err != nil {
-		return err
-	}
-	c := p.apply(cur.config()) // valid: cur was, and Update validated p
-	token := cur.sealedToken
-	if p.APIToken != nil {
-		if token, err = s.sealToken(*p.APIToken); err != nil {
-			return err
+	var c config
+	err := s.change(ctx, func(tx *sql.Tx) (int64, error) {
+		cur, err := s.getWhere(ctx, tx, `id = ?`, id)
+		if err != nil {
+			return 0, err
 		}
-	}
-	_, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE controllers SET
+		c = p.apply(cur.config()) // valid: cur was, and Update validated p
+		token := cur.sealedToken
+		if p.APIToken != nil {
+			if token, err = s.sealToken(*p.APIToken); err != nil {
+				return 0, err
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE controllers SET
 	name = ?, url = ?, username = ?, description = ?, api_token = ?, is_primary = ?, cluster_id = ?,
 	load_balancer_url = ?, priority = ?, health_check_url = ?, max_connections = ?, is_active = ?, updated_at = ?
 	WHERE id = ?`),
-		c.name, c.url, c.username, c.description, token, c.isPrimary, c.clusterID,
-		c.loadBalancerURL, c.priority, c.healthCheckURL, c.maxConnections, c.isActive, s.clock(), id)
+			c.name, c.url, c.username, c.description, token, c.isPrimary, c.clusterID,
+			c.loadBalancerURL, c.priority, c.healthCheckURL, c.maxConnections, c.isActive, s.clock(), id)
+		return id, err
+	})
 	if err != nil {
-		tx.Rollback() // PostgreSQL refuses further statements in a failed transaction
-		return s.describe(ctx, err, c, id)
+		return s.describe(ctx, err, c, id) // the transaction has ended: PostgreSQL refuses statements in a failed one
 	}
-	return tx.Commit()
+	return nil
 }
 
 // describe turns a unique violation from writing c (as instance self; 0 for
@@ -243,22 +244,36 @@ func (s *Store) describe(ctx context.Context, err error, c config, self int64) e
 
 // Delete removes the instance with id.
 func (s *Store) Delete(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM controllers WHERE id = ?`), id)
+	err := s.change(ctx, func(tx *sql.Tx) (int64, error) {
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM controllers WHERE id = ?`), id)
+		if err != nil {
+			return 0, err
+		}
+		return id, affected(res)
+	})
 	if err != nil {
 		return fmt.Errorf("delete instance %d: %w", id, err)
 	}
-	return mustAffect(res, "delete instance %d: %w", id)
+	return nil
 }
 
 // mustAffect turns an UPDATE or DELETE that matched no row into ErrNotFound,
 // wrapped with format and id.
 func mustAffect(res sql.Result, format string, id int64) error {
-	n, err := res.RowsAffected()
-	if err != nil {
+	if err := affected(res); err != nil {
 		return fmt.Errorf(format, id, err)
 	}
+	return nil
+}
+
+// affected is ErrNotFound for an UPDATE or DELETE that matched no row.
+func affected(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
 	if n == 0 {
-		return fmt.Errorf(format, id, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }

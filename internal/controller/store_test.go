@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
@@ -122,6 +123,7 @@ func TestStore(t *testing.T) {
 		{"one primary per cluster", testOnePrimary},
 		{"concurrent creates", testConcurrentCreates},
 		{"token sealed", testTokenSealed},
+		{"list with tokens", testListWithTokens},
 		{"reseal", testReseal},
 		{"reseal is all or nothing", testResealAtomic},
 		{"record health", testRecordHealth},
@@ -172,7 +174,7 @@ func testCreateAndGet(t *testing.T, f fixture) {
 		HasAPIToken:     true,
 		CreatedAt:       at,
 		UpdatedAt:       at,
-		HealthStatus:    controller.HealthUnknown,
+		HealthStatus:    balance.Unknown,
 	}
 	if asJSON(t, got) != asJSON(t, want) {
 		t.Errorf("Create:\ngot  %s\nwant %s", asJSON(t, got), asJSON(t, want))
@@ -208,7 +210,7 @@ func testCreateAndGet(t *testing.T, f fixture) {
 		t.Errorf("defaults: got clusterId=%q maxConnections=%d isActive=%v priority=%d isPrimary=%v hasApiToken=%v, want default 100 true 0 false false",
 			d.ClusterID, d.MaxConnections, d.IsActive, d.Priority, d.IsPrimary, d.HasAPIToken)
 	}
-	if d.HealthStatus != controller.HealthUnknown || d.LastHealthCheck != nil {
+	if d.HealthStatus != balance.Unknown || d.LastHealthCheck != nil {
 		t.Errorf("initial health: got %q at %v, want unknown, never checked", d.HealthStatus, d.LastHealthCheck)
 	}
 }
@@ -364,7 +366,7 @@ func testNotFound(t *testing.T, f fixture) {
 	if _, err := f.store.Token(f.ctx, missing); !errors.Is(err, controller.ErrNotFound) {
 		t.Errorf("Token: got %v, want ErrNotFound", err)
 	}
-	if err := f.store.RecordHealth(f.ctx, missing, controller.HealthRecord{Status: controller.HealthHealthy}); !errors.Is(err, controller.ErrNotFound) {
+	if err := f.store.RecordHealth(f.ctx, missing, controller.HealthRecord{Status: balance.Healthy}); !errors.Is(err, controller.ErrNotFound) {
 		t.Errorf("RecordHealth: got %v, want ErrNotFound", err)
 	}
 }

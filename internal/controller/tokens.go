@@ -27,12 +27,41 @@ func (s *Store) Token(ctx context.Context, id int64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get api token of instance %d: %w", id, notFound(err))
 	}
+	plain, err := s.openToken(sealed)
+	if err != nil {
+		return "", fmt.Errorf("open api token of instance %d: %w", id, err)
+	}
+	return plain, nil
+}
+
+// ListWithTokens returns every instance with its plaintext API token, by
+// ascending id, for Pool.Sync: one SELECT, where List and a Token per
+// instance took 1+N. The tokens must not reach a log line or an API
+// response.
+func (s *Store) ListWithTokens(ctx context.Context) ([]Synced, error) {
+	insts, err := s.List(ctx, ListFilter{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Synced, 0, len(insts))
+	for _, in := range insts {
+		tok, err := s.openToken(in.sealedToken)
+		if err != nil {
+			return nil, fmt.Errorf("open api token of instance %d: %w", in.ID, err)
+		}
+		out = append(out, Synced{Instance: in, Token: tok})
+	}
+	return out, nil
+}
+
+// openToken opens a sealed api_token column; "" (no token) stays "".
+func (s *Store) openToken(sealed string) (string, error) {
 	if sealed == "" {
 		return "", nil
 	}
 	plain, err := s.sealer.Open(sealed)
 	if err != nil {
-		return "", fmt.Errorf("open api token of instance %d: %w", id, err)
+		return "", err
 	}
 	return string(plain), nil
 }

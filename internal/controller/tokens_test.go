@@ -169,3 +169,37 @@ func testResealAtomic(t *testing.T, f fixture) {
 		}
 	}
 }
+
+func testListWithTokens(t *testing.T, f fixture) {
+	withToken := func(name, token string) controller.CreateInput {
+		in := input(name)
+		in.APIToken = token
+		return in
+	}
+	a, b, c := f.create(t, withToken("a", "token-a")), f.create(t, input("b")), f.create(t, withToken("c", "token-c"))
+	all, err := f.store.ListWithTokens(f.ctx)
+	if err != nil {
+		t.Fatalf("ListWithTokens: %v", err)
+	}
+	var got []string
+	for _, s := range all {
+		got = append(got, fmt.Sprintf("%d:%s:%q:%v", s.Instance.ID, s.Instance.Name, s.Token, s.Instance.HasAPIToken))
+	}
+	want := []string{
+		fmt.Sprintf("%d:a:%q:true", a.ID, "token-a"),
+		fmt.Sprintf("%d:b:%q:false", b.ID, ""),
+		fmt.Sprintf("%d:c:%q:true", c.ID, "token-c"),
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("ListWithTokens: got %v, want %v", got, want)
+	}
+
+	other, err := secret.NewSealer(secret.GenerateKey())
+	if err != nil {
+		t.Fatalf("new sealer: %v", err)
+	}
+	_, err = controller.NewStore(f.db, other, f.clock.Now).ListWithTokens(f.ctx)
+	if !errors.Is(err, secret.ErrWrongKey) || !strings.Contains(err.Error(), fmt.Sprintf("instance %d", a.ID)) {
+		t.Errorf("ListWithTokens under another key: got %v, want ErrWrongKey naming instance %d", err, a.ID)
+	}
+}

@@ -36,6 +36,8 @@ const (
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+
+	pgConfig *pgx.ConnConfig // PostgreSQL: what Listen's own connections are opened with
 }
 
 // acceptedForms ends every error about a URL that Open cannot use.
@@ -135,7 +137,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// ~1.5 ms to ~45 ms at 1,000 claims/s with 5 idle connections).
 	sqlDB.SetMaxIdleConns(20)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{DB: sqlDB, Dialect: Postgres}
+	d := &DB{DB: sqlDB, Dialect: Postgres, pgConfig: cfg}
 	if err := d.PingContext(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("connect to postgres at %s:%d/%s: %w: check that the server is running and the URL is right",

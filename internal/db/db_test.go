@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,19 +11,8 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
-
-// deadAddr returns an address nothing listens on: connecting to it is refused.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // forEachEngine runs test in parallel on every engine.
 func forEachEngine(t *testing.T, test func(t *testing.T, e dbtest.Engine)) {
@@ -70,7 +58,7 @@ func TestOpenRejects(t *testing.T) {
 		{"sqlite query", "sqlite://" + filepath.Join(dir, "j.db") + "?cache=shared", []string{"not a plain file path"}},
 		{"sqlite without path", "sqlite://", []string{"not a plain file path"}},
 		{"bad postgres url", "postgres://a:b@host:notaport/db", []string{"parse postgres URL"}},
-		{"postgres unreachable", "postgres://u:hunter2@" + deadAddr(t) + "/db?sslmode=disable&connect_timeout=5", []string{"connect to postgres at 127.0.0.1:", "check that the server is running"}},
+		{"postgres unreachable", "postgres://u:hunter2@" + testkit.DeadAddr(t) + "/db?sslmode=disable&connect_timeout=5", []string{"connect to postgres at 127.0.0.1:", "check that the server is running"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,13 +165,18 @@ func TestRebind(t *testing.T) {
 	}
 }
 
-func TestForUpdate(t *testing.T) {
+func TestLockSuffixes(t *testing.T) {
 	t.Parallel()
-	if got, want := (&db.DB{Dialect: db.Postgres}).ForUpdate(), " FOR UPDATE"; got != want {
-		t.Errorf("postgres ForUpdate: got %q, want %q", got, want)
-	}
-	if got, want := (&db.DB{Dialect: db.SQLite}).ForUpdate(), ""; got != want {
-		t.Errorf("sqlite ForUpdate: got %q, want %q", got, want)
+	pg, lite := &db.DB{Dialect: db.Postgres}, &db.DB{Dialect: db.SQLite}
+	for _, tt := range []struct{ name, got, want string }{
+		{"postgres ForUpdate", pg.ForUpdate(), " FOR UPDATE"},
+		{"sqlite ForUpdate", lite.ForUpdate(), ""},
+		{"postgres ForShare", pg.ForShare(), " FOR SHARE"},
+		{"sqlite ForShare", lite.ForShare(), ""},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
 	}
 }
 

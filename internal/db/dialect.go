@@ -74,6 +74,17 @@ func (d *DB) ForUpdate() string {
 	return ""
 }
 
+// ForShare is the suffix that locks the rows a SELECT inside a transaction
+// reads against writers, not against other readers, until the transaction
+// ends: " FOR SHARE" on PostgreSQL, nothing on SQLite, where every
+// transaction already holds the database's one write lock (see Open).
+func (d *DB) ForShare() string {
+	if d.Dialect == Postgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // IsUniqueViolation reports whether err is, or wraps, a UNIQUE or PRIMARY KEY
 // constraint violation on either engine.
 func IsUniqueViolation(err error) bool {

@@ -3,6 +3,9 @@ package dispatch
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/catalog"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // State is where a build is in its life (see doc.go).
@@ -163,6 +166,9 @@ type Attempt struct {
 	StartedAt    *time.Time `json:"startedAt,omitempty"`
 	FinishedAt   *time.Time `json:"finishedAt,omitempty"`
 	SupersededAt *time.Time `json:"supersededAt,omitempty"`
+	// Redispatch is the policy the attempt was placed under: what happens
+	// to the build if this attempt is lost after its build started.
+	Redispatch Policy `json:"redispatch"`
 
 	floor int64 // the job's nextBuildNumber on the controller before the trigger
 }
@@ -200,29 +206,12 @@ type Filter struct {
 	Limit int
 }
 
-// JobInfo is what the job inventory knows of a job in a cluster.
-type JobInfo struct {
-	Cluster       string
-	Job           string
-	Class         string  // Jenkins' _class of the job, as the first controller says
-	Controllers   []int64 // the controllers that have it
-	Buildable     bool    // buildable on at least one of them
-	Parameterized bool
-	Parameters    []string // parameter names, as the first controller defines them
-	// ParamDefs are the parameter definitions of the first controller, in
-	// order, with their defaults.
-	ParamDefs []ParamDef
-}
+// JobInfo is what the catalog knows of a job in a cluster.
+type JobInfo = catalog.JobInfo
 
-// ParamDef is one parameter definition of a job.
-type ParamDef struct {
-	Name string
-	// Class is the class of its values, e.g. hudson.model.StringParameterValue
-	// or hudson.model.BooleanParameterValue.
-	Class      string
-	Default    string
-	HasDefault bool
-}
+// ParamDef is one parameter definition of a job, as its controller
+// defines it (name, value class, default).
+type ParamDef = jenkins.ParamDef
 
 func encodeJSON(v any) string {
 	b, err := json.Marshal(v)

@@ -14,6 +14,12 @@ type Config struct {
 	// FollowInterval is the time between two follow rounds of a controller.
 	// Default: 1s.
 	FollowInterval time.Duration
+	// BusyFollowInterval is the time between two follow rounds of a
+	// controller full of jenkinds' builds (at its build capacity) while
+	// builds of its cluster wait: a build's end is then seen, and its
+	// executor given the next build, that much sooner. Default:
+	// FollowInterval/10 (100ms).
+	BusyFollowInterval time.Duration
 	// InventoryInterval is how often each controller's job inventory is
 	// read (one request per controller). Default: 30s.
 	InventoryInterval time.Duration
@@ -71,6 +77,7 @@ func (c Config) withDefaults() Config {
 	}
 	defInt(&c.MaxAttempts, 3)
 	def(&c.FollowInterval, time.Second)
+	def(&c.BusyFollowInterval, min(c.FollowInterval, max(c.FollowInterval/10, time.Millisecond)))
 	def(&c.InventoryInterval, 30*time.Second)
 	def(&c.PlaceInterval, time.Second)
 	def(&c.RequestTimeout, 10*time.Second)
@@ -98,6 +105,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MaxAttempts %d: must be between 1 and 100", c.MaxAttempts)
 	case c.RetryMax < c.RetryBase:
 		return fmt.Errorf("RetryMax %s: must not be below RetryBase %s", c.RetryMax, c.RetryBase)
+	case c.BusyFollowInterval > c.FollowInterval:
+		return fmt.Errorf("BusyFollowInterval %s: must not be above FollowInterval %s", c.BusyFollowInterval, c.FollowInterval)
 	case c.Window < 100:
 		return fmt.Errorf("Window %d: must be at least 100 (Jenkins pages builds by 100)", c.Window)
 	}

@@ -13,8 +13,23 @@
 // progressiveText) and Job (whether a job exists, is buildable, takes
 // parameters). Run runs the placer and the follower; it must be active on
 // one jenkinds replica at a time (the server runs it under the leader
-// lease), every other method works on any replica. Wire the health
-// monitor in with monitor.Observe(svc.Observe).
+// lease, and gives it the lease's term as its Fence), every other method
+// works on any replica. Wire the health authority in as Options.Health
+// (its Verdict) and with monitor.Observe(svc.Observe) (its events wake
+// the loops).
+//
+// # Parts
+//
+// Service (service.go) is the durable model and the public calls. Run
+// starts, for each leader term, a placer (placer.go: placement and
+// triggers) and a follower (follower.go, round.go, resolve.go, scan.go:
+// rounds, re-dispatch, fencing, direct builds). The one thing they share
+// is the gate (gate.go): the triggers in flight per controller. A
+// controller's live facts (health, session, quieting down, executors,
+// cooldown, live attempts) are its controller.Runtime's; dispatch keeps
+// none of them. Every write of the placer and the follower runs in a
+// transaction that first checks the term (Fence): a stale leader's late
+// write is refused (ErrStaleLeader, jenkinds_dispatch_stale_writes_total).
 //
 // # Build state machine
 //
@@ -43,7 +58,7 @@
 //	   │   │                       │                 │
 //	   │   └─ refused / merged ─▶ refused            │
 //	   │                           ▼                 ▼
-//	   └─ answer lost and not ─▶ superseded ◀── controller unhealthy for RedispatchAfter or
+//	   └─ answer lost and not ─▶ superseded ◀── controller lost (health's Verdict) or
 //	      found by content         │            unregistered; restarted and lost it; item or
 //	      within AmbiguousGrace    │            build vanished; build cancelled
 //	                               ▼  fencing, as soon as a round reaches the controller
@@ -67,7 +82,9 @@
 // every accepted build starts on some controller at least once — unless it
 // is cancelled, its job exists on no controller of its cluster, or
 // MaxAttempts of its attempts were lost (then it fails with the reason).
-// It may start more than once.
+// It may start more than once. One Submit that succeeds is one row: a
+// commit that failed on a lost connection is retried (for up to 16s) only
+// once the server says it did not commit (see commitBatch).
 //
 // Exactly one counted result. Only the build's current attempt
 // (builds.current_attempt) counts. Every write is a conditional UPDATE on
@@ -99,18 +116,34 @@
 // The placer takes due accepted builds, oldest first, in batches of
 // BatchSize, and picks for each, with its cluster's balance policy
 // (Config.Strategy; least-load by default), among the controllers of the
-// cluster whose job inventory has the job buildable and that are eligible
-// (controller.Runtime: active, not draining, not unhealthy, below
-// maxConnections), not quieting down (from health results) and not cooling
-// down after a refused trigger. A controller's load is the larger of what
-// the health monitor measured (running + queued + agents) and the live
-// attempts jenkinds has there, plus those placed in the batch. A batch is
-// claimed in one transaction (placed, attempt written), then triggered
-// with the controller's API token (no crumbs): POST job/X/buildWithParameters
-// for a parameterized job, job/X/build otherwise, always with delay=0sec.
-// A refused trigger (an HTTP error, a refused connection) puts the build
-// back with a back-off; 303, or a queue id another live attempt holds,
-// means Jenkins merged it into an identical waiting item: back too.
+// cluster whose job inventory has the job buildable and that may take a
+// build now (controller.Runtime.Eligible: active, not draining, not
+// unhealthy, not quieting down, not cooling down after a refused trigger,
+// and below its build capacity: twice its online executors, as the health
+// authority's probe read them, so that a build is ready whenever an
+// executor frees; the proxy's maxConnections plays no part). A
+// controller's load is the attempts jenkinds has live there (counted
+// down as soon as a follow round sees one end), plus the builds that are
+// not jenkinds' as the last probe counted them, plus those placed in the
+// batch. A cluster with no controller that can take a build is not read:
+// its builds wait, costing nothing, until a build ends (the follower wakes
+// the placer), a build arrives, or health changes — a deep backlog on a
+// full cluster does not make the placer spin. When a batch fills the
+// cluster, the builds left in it are not postponed: they are first in
+// line for the room the next build to end leaves. Only a build that
+// cannot go where there is room (its job is only on full controllers)
+// is postponed by PlaceInterval, so that it does not hold up the builds
+// behind it. While builds of a cluster wait, its controllers running
+// jenkinds' builds are followed every BusyFollowInterval (100ms) instead
+// of FollowInterval: a backlog of short builds drains at the rate the
+// executors allow (bench/builds, PHASES=backlog). A batch is claimed in one
+// transaction (placed, attempt written with the job's re-dispatch policy),
+// then triggered with the controller's API token (no crumbs): POST
+// job/X/buildWithParameters for a parameterized job, job/X/build
+// otherwise, always with delay=0sec. A refused trigger (an HTTP error, a
+// refused connection) puts the build back with a back-off; 303, or a
+// queue id another live attempt holds, means Jenkins merged it into an
+// identical waiting item: back too.
 //
 // The job inventory is kept in memory per controller (see inventory.go
 // for why), read with one nested tree= request per controller every
@@ -120,39 +153,60 @@
 // # Following
 //
 // Each controller gets a follow round every FollowInterval (back-off while
-// it fails), at most Rounds at once. A round makes a few requests,
+// it fails; BusyFollowInterval while builds of its cluster wait and it
+// runs some of jenkinds'), at most Rounds at once. A round makes a few requests,
 // however many builds are in flight: the running builds of all executors
 // (one computer/api/json tree= request, when it has attempts with a
 // build number), the queue (queue/api/json?tree=items[id], with jobs and
 // parameters only when something must be recognised by content), and for
 // each job that has attempts whose queue item left, whose build ended, or
-// new builds to scan: one allBuilds[…]{a,b} page from the newest build
-// down to the oldest one it needs (parameters are read in a second
-// request only for builds no attempt holds). Builds older than Window are
-// read one by one (at most 50 a round), and a queue item that left without
+// new builds to scan: allBuilds[…]{a,b} pages from the newest build down
+// to the oldest one it needs (parameters are read in a second request
+// only for builds no attempt holds). For the direct-build scan a round
+// reads back to the job's scan mark however many builds ended since, up
+// to 100 pages of Window: no direct build is skipped; if even that does
+// not reach the mark, the job is not scanned this round and the mark
+// stays. An attempt's build older than what was read is read one by one
+// (at most 50 a round), and a queue item that left without
 // its build in the page is asked for at queue/item/N (Jenkins keeps left
 // items five minutes). What a round decides is stored in one transaction.
 //
 // Between reading a controller and reading its attempts, a round waits
 // for the triggers to that controller in flight to store their outcome
-// (ctlState.trig): so every build it read that a trigger of ours caused
-// is already recorded as ours when it is classified.
+// (gate.Quiesce): so every build it read that a trigger of ours caused is
+// already recorded as ours when it is classified.
 //
 // # Re-dispatch
 //
 // A build's current attempt is superseded and the build goes back to
-// accepted (attempt + 1 follows) when:
+// accepted (attempt + 1 follows) only on evidence that its controller lost
+// it — never because jenkinds was slow to see it:
 //
-//   - its controller has been unhealthy for RedispatchAfter (the health
-//     monitor's verdict, Observe), or unregistered for as long;
-//   - its controller restarted (new X-Jenkins-Session, seen by a round or
-//     reported by Observe) and the build had been running: Jenkins reloads
-//     it FAILURE without the console's "Finished:" line; a FAILURE with
-//     that line is a real failure and counts;
+//   - its controller is unhealthy and the health authority's Verdict says
+//     it is lost: a refused or reset connection with no answer since (its
+//     process is gone), or no answer at all — probes, proxied requests,
+//     rounds, late answers to timed-out probes — for RedispatchAfter,
+//     counted only while jenkinds itself ran on time. While the cluster is
+//     frozen by a mass failure (at least half its controllers turned
+//     unhealthy within one probe interval), silence moves only attempts
+//     that have not started; running ones stay (and
+//     jenkinds_dispatch_redispatch_withheld_total counts it). A controller
+//     unregistered for RedispatchAfter is lost too;
+//   - its controller restarted (new X-Jenkins-Session, seen by a round) and
+//     the build had been running: Jenkins reloads it FAILURE without the
+//     console's "Finished:" line; a FAILURE with that line is a real
+//     failure and counts;
 //   - its queue item vanished without a build, in the same session, or did
 //     not survive a restart; or its build is gone (job deleted);
 //   - its trigger's answer was lost and nothing of it turned up within
 //     AmbiguousGrace.
+//
+// What happens to a build whose attempt is lost after its build started
+// depends on the re-dispatch policy the attempt was placed under
+// (policy.go: per cluster, overridden per job; recorded on the attempt):
+// PolicyAlways places it again; PolicyQueuedOnly fails it with the reason
+// (deploys: never run twice). An attempt lost before its build started is
+// placed again under either.
 //
 // Attempts that reached a controller count toward MaxAttempts (refused and
 // merged triggers do not); the build fails when the last one is lost. A

@@ -3,8 +3,8 @@ package dispatch
 import (
 	"errors"
 	"fmt"
-	"net"
 
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
@@ -12,8 +12,8 @@ var (
 	// ErrNotFound: no build has the id or number asked for.
 	ErrNotFound = errors.New("build not found")
 	// ErrUnknownJob: no controller of the cluster has the job (Jenkins
-	// answers 404).
-	ErrUnknownJob = errors.New("unknown job")
+	// answers 404). It is the catalog's.
+	ErrUnknownJob = catalog.ErrUnknownJob
 	// ErrNotBuildable: the job is disabled on every controller that has it
 	// (Jenkins answers 409 "… is not buildable").
 	ErrNotBuildable = errors.New("job is not buildable")
@@ -26,6 +26,9 @@ var (
 	// ErrInvalid: the request itself is malformed (empty job name, bad
 	// filter); a *ValidationError says which field.
 	ErrInvalid = errors.New("invalid request")
+	// ErrStaleLeader: a write of the placer or the follower was refused
+	// because its leader term ended (another replica took the lease).
+	ErrStaleLeader = errors.New("leader term ended: write refused")
 )
 
 // ValidationError names the field of a Request or Filter that is wrong. It
@@ -51,30 +54,9 @@ func (e *BackendError) Error() string {
 }
 func (e *BackendError) Unwrap() error { return e.Err }
 
-// Unavailable reports whether the controller was not serving.
-func (e *BackendError) Unavailable() bool { return jenkins.IsUnavailable(e.Err) }
-
-// triggerOutcome classifies a failed trigger, in the one place that
-// decides whether a failed call may have had an effect.
-type triggerOutcome int
-
-const (
-	// refused: the controller answered with an error, or no connection
-	// was made: nothing was queued.
-	refused triggerOutcome = iota
-	// ambiguous: the request may have reached Jenkins and been acted on
-	// (timeout or connection lost after sending).
-	ambiguous
-)
-
-func classifyTrigger(err error) triggerOutcome {
-	var se *jenkins.StatusError
-	if errors.As(err, &se) {
-		return refused
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return refused
-	}
-	return ambiguous
+// Unavailable reports whether the controller was not serving: no
+// answer, or an answer that did not judge the request (502, 503, 504).
+func (e *BackendError) Unavailable() bool {
+	c := jenkins.Classify(e.Err)
+	return c == jenkins.NothingSent || c == jenkins.Unavailable || c == jenkins.Ambiguous
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/health"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 )
 
@@ -52,6 +54,13 @@ func fast() dispatch.Config {
 	}
 }
 
+// probing is a health configuration for tests whose controllers fail
+// and come back: the health authority probes them, so that one the
+// dispatcher's failed requests made unhealthy (passive health) rises again.
+func probing() *health.Config {
+	return &health.Config{Interval: 100 * time.Millisecond, Timeout: time.Second, UnhealthyInterval: 50 * time.Millisecond, Rise: 1, Fall: 2}
+}
+
 type options struct {
 	controllers int
 	executors   int
@@ -59,7 +68,9 @@ type options struct {
 	engine      *dbtest.Engine
 	noRun       bool
 	simJobs     []jenkinssim.JobSpec
-	proxied     bool // controllers behind a proxy each (env.kill)
+	proxied     bool           // controllers behind a proxy each (env.kill)
+	health      *health.Config // the health authority's; nil: passive only, never run
+	starvation  health.Starvation
 }
 
 // env is one test's world: simulated controllers in a pool, a database
@@ -69,6 +80,7 @@ type env struct {
 	d       *db.DB
 	url     string // database URL, for a second Service
 	pool    *controller.Pool
+	health  *health.Monitor
 	sims    []*jenkinssim.Controller
 	proxies []*proxy // when proxied
 	hc      *http.Client
@@ -119,6 +131,11 @@ func setup(t testing.TB, o options) *env {
 		}
 	})
 	e.pool = controller.NewPool()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	e.hc = &http.Client{Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	e.pool.SetHTTPClient(e.hc)
 	var all []controller.Synced
 	for i, s := range e.sims {
 		url := s.URL()
@@ -129,14 +146,26 @@ func setup(t testing.TB, o options) *env {
 		}
 		all = append(all, controller.Synced{Instance: controller.Instance{
 			ID: int64(i + 1), Name: s.Name(), URL: url, Username: s.User(), ClusterID: controller.DefaultCluster,
-			MaxConnections: 100000, IsActive: true, HealthStatus: controller.HealthHealthy,
+			MaxConnections: 100000, IsActive: true, HealthStatus: balance.Healthy,
 		}, Token: s.Token()})
 	}
 	e.pool.Sync(all)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	e.hc = &http.Client{Transport: tr}
-	t.Cleanup(tr.CloseIdleConnections)
+	for _, r := range e.pool.All() {
+		// As the health authority's first probe would have it: each node
+		// has the executors the simulators were given.
+		r.Probed(time.Now(), jenkins.Status{TotalExecutors: o.executors, Version: jenkinssim.DefaultVersion}) // the built-in node only
+	}
+	hcfg := health.Config{}
+	if o.health != nil {
+		hcfg = *o.health
+	}
+	e.health = health.New(health.Options{Config: hcfg, Pool: e.pool, Log: testLogger(), Starvation: o.starvation})
+	if o.health != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = e.health.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	e.svc = e.newService()
 	if !o.noRun {
 		e.stop = e.run(e.svc)
@@ -152,7 +181,9 @@ func testLogger() *slog.Logger {
 }
 
 func (e *env) newService() *dispatch.Service {
-	return dispatch.New(e.d, e.pool, e.hc, testLogger(), time.Now, e.cfg)
+	svc := dispatch.New(dispatch.Options{Config: e.cfg, DB: e.d, Pool: e.pool, Health: e.health, Log: testLogger()})
+	e.health.Observe(svc.Observe)
+	return svc
 }
 
 // run runs svc until the returned func is called (or the test ends).
@@ -161,7 +192,7 @@ func (e *env) run(svc *dispatch.Service) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := svc.Run(ctx); err != nil {
+		if err := svc.Run(ctx, dispatch.NoFence{}); err != nil {
 			e.t.Errorf("Run: %v", err)
 		}
 	}()

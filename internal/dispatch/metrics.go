@@ -12,9 +12,24 @@ import (
 //
 //	jenkinds_builds{cluster,state}          builds in each state
 //	jenkinds_build_attempts{state,fence}    attempts in each state; re-dispatch shows as superseded/fenced
+//
+// and, counted by this replica:
+//
+//	jenkinds_dispatch_stale_writes_total         writes of the placer or follower refused because their leader term had ended
+//	jenkinds_dispatch_redispatch_withheld_total  times a freeze held back the re-dispatch of a silent controller's builds
 func (s *Service) Register(reg prometheus.Registerer) {
-	reg.MustRegister(&collector{s: s})
+	reg.MustRegister(&collector{s: s}, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "jenkinds_dispatch_stale_writes_total",
+		Help: "Writes of the placer or the follower refused because their leader term had ended (another replica leads).",
+	}, func() float64 { return float64(s.StaleWrites()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "jenkinds_dispatch_redispatch_withheld_total",
+		Help: "Times the follower held back the re-dispatch of an unhealthy controller's builds because of a freeze (mass failure, or jenkinds starved).",
+	}, func() float64 { n, _ := s.Withheld(); return float64(n) }))
 }
+
+// StaleWrites is how many writes of this replica's placer and follower
+// were refused because their leader term had ended.
+func (s *Service) StaleWrites() int64 { return s.st.stale.Load() }
 
 type collector struct{ s *Service }
 

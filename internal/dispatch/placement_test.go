@@ -2,12 +2,12 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
-	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 )
@@ -46,9 +46,11 @@ func TestPlacementHonoursDrainHealthQuietDownLoadAndInventory(t *testing.T) {
 	}{
 		{"draining", func(e *env) { e.pool.Get(1).SetDraining(true) }, "build", 2},
 		{"unhealthy", func(e *env) { e.setHealth(1, balance.Unhealthy) }, "build", 2},
-		{"busier", func(e *env) { e.pool.Get(2).SetLoad(1000) }, "build", 1},
+		{"busier", func(e *env) { // builds not jenkinds', seen by a probe
+			e.pool.Get(2).Probed(time.Now(), jenkins.Status{TotalExecutors: 8, BusyExecutors: 8, RunningBuilds: 8, QueuedItems: 4})
+		}, "build", 1},
 		{"quieting down", func(e *env) {
-			e.svc.Observe(health.Result{InstanceID: 1, Status: balance.Degraded, Previous: balance.Healthy, Jenkins: jenkins.Status{QuietingDown: true}})
+			e.pool.Get(1).Probed(time.Now(), jenkins.Status{QuietingDown: true, TotalExecutors: 8})
 		}, "build", 2},
 		{"job only on one", func(e *env) {
 			if err := e.sim(2).AddJob(jenkinssim.JobSpec{Name: "only-here", Concurrent: true}); err != nil {
@@ -125,5 +127,31 @@ func TestBuildsWaitWhileNoControllerCanTakeThem(t *testing.T) {
 	e.pool.Get(1).SetDraining(false)
 	if got := e.waitState(b.ID, dispatch.StateFinished, 10*time.Second); got.Attempts[0].ControllerID != 1 {
 		t.Errorf("placed on %d, want 1", got.Attempts[0].ControllerID)
+	}
+}
+
+// TestBacklogIsFollowedSooner: while builds wait for room, a controller
+// running jenkinds' builds is followed every BusyFollowInterval, not
+// FollowInterval, so that the room a build leaves is filled at once, and
+// the room is counted free as soon as the round saw the build end. Here
+// FollowInterval is ten minutes: the sixth build can only be placed if
+// the ends of four builds before it were seen by busy rounds.
+func TestBacklogIsFollowedSooner(t *testing.T) {
+	t.Parallel()
+	cfg := fast()
+	cfg.FollowInterval, cfg.BusyFollowInterval = 10*time.Minute, 20*time.Millisecond
+	e := setup(t, options{controllers: 1, executors: 1, cfg: cfg}) // room for 2 of jenkinds' builds
+	var ids []int64
+	for i := range 6 {
+		ids = append(ids, e.submit(i, 50, "SUCCESS").ID)
+	}
+	for _, id := range ids {
+		eventually(t, 30*time.Second, func() bool { return len(e.get(id).Attempts) > 0 },
+			func() string { return fmt.Sprintf("build %d never placed: %+v", id, e.get(id)) })
+	}
+	for _, id := range ids[:4] {
+		if b := e.get(id); b.State != dispatch.StateFinished || len(b.Attempts) != 1 {
+			t.Errorf("build %d: %s with %d attempts before the last two were placed; want finished, one attempt", id, b.State, len(b.Attempts))
+		}
 	}
 }

@@ -22,7 +22,7 @@ func onFirst(t *testing.T, e *env, builds func() []dispatch.Build, want dispatch
 	e.pool.Get(2).SetDraining(true)
 	bs := builds()
 	for i, b := range bs {
-		eventually(t, 10*time.Second, func() bool {
+		eventually(t, 30*time.Second, func() bool {
 			a, ok := e.get(b.ID).Current()
 			return ok && a.State == want
 		}, func() string { return fmt.Sprintf("build %d never %s", i, want) })
@@ -39,7 +39,7 @@ func checkRedispatched(t *testing.T, e *env, before []dispatch.Build, why string
 	t.Helper()
 	var out []dispatch.Build
 	for i, b0 := range before {
-		b := e.waitState(b0.ID, dispatch.StateFinished, 15*time.Second)
+		b := e.waitState(b0.ID, dispatch.StateFinished, 45*time.Second)
 		if b.Result != results[i%len(results)] {
 			t.Errorf("build %d: result %q, want the scripted %q", b.ID, b.Result, results[i%len(results)])
 		}
@@ -79,7 +79,7 @@ func waitFence(t *testing.T, e *env, id int64, want ...string) dispatch.Attempt 
 
 func TestRedispatchWhenTheControllerDies(t *testing.T) {
 	t.Parallel()
-	e := setup(t, options{controllers: 2, proxied: true})
+	e := setup(t, options{controllers: 2, proxied: true, health: probing()})
 	bs := onFirst(t, e, func() []dispatch.Build {
 		var out []dispatch.Build
 		for i := range 4 {
@@ -89,7 +89,7 @@ func TestRedispatchWhenTheControllerDies(t *testing.T) {
 	}, dispatch.AttemptRunning)
 	e.proxies[0].kill(e.sim(1))
 	e.setHealth(1, balance.Unhealthy)
-	checkRedispatched(t, e, bs, "unhealthy")
+	checkRedispatched(t, e, bs, "lost: ")
 	// Back up: the lost builds are found ended, nothing to stop.
 	e.proxies[0].revive(t)
 	e.setHealth(1, balance.Healthy)
@@ -105,15 +105,17 @@ func TestFencingStopsTheOldAttemptWhenAHungControllerReturns(t *testing.T) {
 	e := setup(t, options{controllers: 2})
 	bs := onFirst(t, e, func() []dispatch.Build {
 		var out []dispatch.Build
+		// Long enough to be still running when controller 1 answers
+		// again, however slowly a loaded machine re-dispatches them.
 		for i := range 3 {
-			out = append(out, e.submit(i, 2500, results[i]))
+			out = append(out, e.submit(i, 8000, results[i]))
 		}
 		return out
 	}, dispatch.AttemptRunning)
 	e.sim(1).Hang()
 	e.setHealth(1, balance.Unhealthy)
 	for _, b := range bs {
-		eventually(t, 10*time.Second, func() bool { return len(e.get(b.ID).Attempts) == 2 },
+		eventually(t, 30*time.Second, func() bool { return len(e.get(b.ID).Attempts) == 2 },
 			func() string { return fmt.Sprintf("build %d never re-dispatched", b.ID) })
 	}
 	// It answers again while its builds still run: they are stopped.
@@ -124,7 +126,7 @@ func TestFencingStopsTheOldAttemptWhenAHungControllerReturns(t *testing.T) {
 			t.Errorf("build %d: stopped attempt without its backend number: %+v", b.ID, a)
 		}
 	}
-	checkRedispatched(t, e, bs, "unhealthy")
+	checkRedispatched(t, e, bs, "lost: no answer since")
 	if st := e.sim(1).State(); st.Running != 0 {
 		t.Errorf("controller 1 still runs %d builds after fencing", st.Running)
 	}
@@ -132,7 +134,7 @@ func TestFencingStopsTheOldAttemptWhenAHungControllerReturns(t *testing.T) {
 
 func TestRestartLosesRunningBuildsAndKeepsQueuedOnes(t *testing.T) {
 	t.Parallel()
-	e := setup(t, options{controllers: 2, executors: 1})
+	e := setup(t, options{controllers: 2, executors: 1, health: probing()})
 	e.pool.Get(2).SetDraining(true)
 	running := e.submit(0, 4000, "SUCCESS") // long enough to be running when the restart comes, even on a loaded machine
 	eventually(t, 10*time.Second, func() bool { a, _ := e.get(running.ID).Current(); return a.State == dispatch.AttemptRunning },
@@ -200,7 +202,7 @@ func TestAttemptsAreLimited(t *testing.T) {
 	t.Parallel()
 	cfg := fast()
 	cfg.MaxAttempts = 2
-	e := setup(t, options{controllers: 1, cfg: cfg})
+	e := setup(t, options{controllers: 1, cfg: cfg, health: probing()})
 	b := e.submit(0, 60_000, "SUCCESS")
 	for i := range 2 {
 		eventually(t, 10*time.Second, func() bool {
@@ -244,6 +246,7 @@ func TestTriggerWithLostAnswerIsFoundAndAdopted(t *testing.T) {
 	l := &lossy{next: e.hc.Transport}
 	l.n.Store(2)
 	e.hc = &http.Client{Transport: l}
+	e.pool.SetHTTPClient(e.hc)
 	e.svc = e.newService()
 	e.run(e.svc)
 	a, b := e.submit(0, 200, "UNSTABLE"), e.submit(1, 0, "FAILURE")
@@ -267,6 +270,7 @@ func TestTriggerLostBeforeSendingIsPlacedAgain(t *testing.T) {
 	l := &lossy{next: e.hc.Transport, before: true}
 	l.n.Store(1)
 	e.hc = &http.Client{Transport: l}
+	e.pool.SetHTTPClient(e.hc)
 	e.svc = e.newService()
 	e.run(e.svc)
 	b := e.submit(0, 0, "UNSTABLE")

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/health"
-	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // Service owns the life of builds: it accepts them (Submit), places them
@@ -24,94 +23,101 @@ import (
 // time (the server runs it under the leader lease); the read and write
 // methods work on every replica.
 type Service struct {
-	cfg  Config
-	st   *store
-	pool *controller.Pool
-	hc   *http.Client
-	log  *slog.Logger
-	now  func() time.Time
+	*core
+}
 
-	inv inventories
+// core is what every part of the package shares: the store, the pool of
+// controllers (their live records), the health authority, the job
+// inventory, the gate between placer and follower, and how to wake each.
+type core struct {
+	cfg    Config
+	st     *store
+	pool   *controller.Pool
+	health Health
+	log    *slog.Logger
+	now    func() time.Time
 
-	clientMu sync.Mutex
-	clients  map[int64]clientEntry
-
-	ctlMu sync.Mutex
-	ctls  map[int64]*ctlState
-
-	policyMu sync.Mutex
-	policies map[string]balance.Policy
-
-	inflightMu sync.Mutex
-	inflight   map[attemptKey]bool // triggers in flight in this process
+	cat  *catalog.Catalog // the controllers' jobs
+	gate *gate
 
 	wakePlacer   chan struct{}
 	wakeFollower chan struct{}
-	triggerSlots chan struct{}
-	roundSlots   chan struct{}
+
+	// withheld counts the times the follower found an unhealthy
+	// controller's builds held back by a freeze (mass failure, or jenkinds
+	// starved); lastWithheld is when it last did (unix nanos).
+	withheld, lastWithheld atomic.Int64
 }
 
-type attemptKey struct {
-	build   int64
-	attempt int
-}
-
-type clientEntry struct {
-	url, user, token string
-	b                *backend
-}
-
-// ctlState is what the dispatcher keeps about one controller between
-// rounds.
-type ctlState struct {
-	// trig is held shared by every trigger to the controller, from before
-	// the request until its outcome is stored, and taken exclusively for a
-	// moment by a follow round between reading the controller and reading
-	// the attempts: so every build the round saw that a trigger of ours
-	// caused is already recorded as ours when the round classifies it.
-	trig sync.RWMutex
-
-	mu             sync.Mutex
-	session        string    // X-Jenkins-Session last seen by a round
-	quieting       bool      // quieting down, from health results
-	unhealthySince time.Time // zero when not unhealthy
-	nextSupersede  time.Time // next re-dispatch of its live attempts while unhealthy
-	cooldown       time.Time // no placement before
-	next           time.Time // next round
-	failures       int       // rounds failed in a row
-	running        bool
-	live           int              // queued or running attempts here, as of the last round, plus placements since
-	marks          map[string]int64 // direct-build scan marks by job; nil until loaded
-}
-
-// New returns a Service over d (migrated with Migrations) that places
-// builds on the controllers of pool, talking to them with hc (nil: a
-// default client), logging to log and reading the time from now.
-func New(d *db.DB, pool *controller.Pool, hc *http.Client, log *slog.Logger, now func() time.Time, cfg Config) *Service {
-	cfg = cfg.withDefaults()
-	if hc == nil {
-		hc = &http.Client{}
+// Withheld returns how many times re-dispatch of an unhealthy
+// controller's builds was held back by a freeze, and when last.
+func (s *Service) Withheld() (int64, time.Time) {
+	n, at := s.withheld.Load(), s.lastWithheld.Load()
+	if at == 0 {
+		return n, time.Time{}
 	}
-	// Our own copy: never follow redirects (stop and cancelItem answer 302).
-	own := *hc
-	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	return n, time.Unix(0, at)
+}
+
+// Health is what the dispatcher asks the health authority
+// (*health.Monitor): whether the builds on an unhealthy controller may be
+// placed again.
+type Health interface {
+	Verdict(rt *controller.Runtime, after time.Duration, now time.Time) health.Verdict
+}
+
+var _ Health = (*health.Monitor)(nil)
+
+// Fence refuses the writes of a leader whose term ended (leader.Term):
+// Check runs inside every write transaction of the placer and the
+// follower.
+type Fence interface {
+	Check(ctx context.Context, tx *sql.Tx) error
+}
+
+// NoFence is the Fence of a dispatcher that runs alone (tests, one
+// replica without a lease).
+type NoFence struct{}
+
+// Check implements Fence.
+func (NoFence) Check(context.Context, *sql.Tx) error { return nil }
+
+// Options are what New needs.
+type Options struct {
+	Config Config
+	// DB is migrated with Migrations.
+	DB *db.DB
+	// Pool holds the controllers: their live records and their clients.
+	Pool *controller.Pool
+	// Health answers whether an unhealthy controller's builds may move.
+	Health Health
+	// Catalog knows the controllers' jobs; nil: one of the dispatcher's
+	// own over Pool.
+	Catalog *catalog.Catalog
+	// Log defaults to discarding; Now to time.Now.
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	cfg := o.Config.withDefaults()
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if now == nil {
-		now = time.Now
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	return &Service{
-		cfg: cfg, st: newStore(d, now), pool: pool, hc: &own, log: log, now: now,
-		clients:      map[int64]clientEntry{},
-		ctls:         map[int64]*ctlState{},
-		policies:     map[string]balance.Policy{},
-		inflight:     map[attemptKey]bool{},
+	if o.Catalog == nil {
+		o.Catalog = catalog.New(catalog.Options{Pool: o.Pool, Log: o.Log, Now: o.Now,
+			Config: catalog.Config{RequestTimeout: cfg.RequestTimeout}})
+	}
+	return &Service{core: &core{
+		cfg: cfg, st: newStore(o.DB, o.Now), pool: o.Pool, health: o.Health, log: o.Log, now: o.Now, cat: o.Catalog,
+		gate:         newGate(),
 		wakePlacer:   make(chan struct{}, 1),
 		wakeFollower: make(chan struct{}, 1),
-		triggerSlots: make(chan struct{}, cfg.Triggers),
-		roundSlots:   make(chan struct{}, cfg.Rounds),
-	}
+	}}
 }
 
 // Config returns the effective configuration.
@@ -124,76 +130,21 @@ func wake(c chan struct{}) {
 	}
 }
 
-func (s *Service) ctl(id int64) *ctlState {
-	s.ctlMu.Lock()
-	defer s.ctlMu.Unlock()
-	c, ok := s.ctls[id]
-	if !ok {
-		c = &ctlState{}
-		s.ctls[id] = c
-	}
-	return c
-}
-
-// backend returns the client of controller id, rebuilt when its URL,
-// user or token changed.
-func (s *Service) backend(id int64) (*backend, error) {
-	r := s.pool.Get(id)
-	if r == nil {
-		return nil, fmt.Errorf("controller %d is not registered", id)
-	}
-	inst, tok := r.Instance(), r.Token()
-	s.clientMu.Lock()
-	defer s.clientMu.Unlock()
-	if e, ok := s.clients[id]; ok && e.url == inst.URL && e.user == inst.Username && e.token == tok {
-		return e.b, nil
-	}
-	c, err := jenkins.New(inst.URL, inst.Username, tok, s.hc)
+// backend returns the client of controller id: its runtime's.
+func (c *core) backend(id int64) (*backend, error) {
+	_, cl, err := c.pool.Client(id)
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{id: id, client: c, timeout: s.cfg.RequestTimeout}
-	s.clients[id] = clientEntry{url: inst.URL, user: inst.Username, token: tok, b: b}
-	return b, nil
+	return &backend{id: id, Client: cl.WithTimeout(c.cfg.RequestTimeout)}, nil
 }
 
-func (s *Service) markInflight(k attemptKey, on bool) {
-	s.inflightMu.Lock()
-	defer s.inflightMu.Unlock()
-	if on {
-		s.inflight[k] = true
-	} else {
-		delete(s.inflight, k)
-	}
-}
-
-func (s *Service) isInflight(k attemptKey) bool {
-	s.inflightMu.Lock()
-	defer s.inflightMu.Unlock()
-	return s.inflight[k]
-}
-
-// Observe takes a health result (health.Monitor.Observe(svc.Observe)): a
-// restart makes the controller's next follow round due now; unhealthy
-// starts the RedispatchAfter clock; quieting down keeps new builds away.
-// It does not block.
-func (s *Service) Observe(res health.Result) {
-	c := s.ctl(res.InstanceID)
-	c.mu.Lock()
-	switch {
-	case res.Status == balance.Unhealthy:
-		if c.unhealthySince.IsZero() {
-			c.unhealthySince = res.CheckedAt
-		}
-	default:
-		c.unhealthySince = time.Time{}
-		c.quieting = res.Jenkins.QuietingDown
-	}
-	if res.Restarted || res.Status != res.Previous {
-		c.next = time.Time{}
-	}
-	c.mu.Unlock()
-	if res.Restarted || res.Status != res.Previous {
+// Observe takes the health authority's events
+// (health.Monitor.Observe(svc.Observe)): a restart or a change of health
+// makes the follower and the placer look again at once. It does not
+// block.
+func (s *Service) Observe(e health.Event) {
+	if e.Kind == health.KindRestart || e.Kind == health.KindTransition || e.Kind == health.KindThaw {
 		wake(s.wakeFollower)
 		wake(s.wakePlacer)
 	}
@@ -216,7 +167,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (Build, error) {
 	if req.Delay < 0 {
 		return Build{}, &ValidationError{Field: "delay", Rule: "must not be negative"}
 	}
-	info, err := s.resolveJob(ctx, req.Cluster, req.Job)
+	info, err := s.cat.Resolve(ctx, req.Cluster, req.Job)
 	if err != nil {
 		return Build{}, fmt.Errorf("submit build of %s: %w", req.Job, err)
 	}
@@ -248,6 +199,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (Build, error) {
 	if err != nil {
 		return Build{}, err
 	}
+	s.cat.Changed(b.Cluster) // the queue and the job's JSON show it from now on
 	wake(s.wakePlacer)
 	return b, nil
 }
@@ -308,7 +260,8 @@ func (s *Service) Log(ctx context.Context, id int64, start int64) ([]byte, int64
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	text, size, more, err := be.progressive(ctx, b.Job, a.BackendNumber, start)
+	chunk, _, err := be.ProgressiveLog(ctx, b.Job, a.BackendNumber, start)
+	text, size, more := chunk.Text, chunk.Size, chunk.More
 	if err != nil {
 		return nil, 0, false, &BackendError{ControllerID: a.ControllerID, Op: fmt.Sprintf("read console of build %d", id), Err: err}
 	}
@@ -358,6 +311,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Build, error) {
 	if err != nil {
 		return Build{}, fmt.Errorf("cancel build %d: %w", id, err)
 	}
+	s.cat.Changed(b.Cluster)
 	if superseded != nil && superseded.BackendQueueID != 0 {
 		s.cancelNow(ctx, superseded)
 	}
@@ -376,11 +330,11 @@ func (s *Service) cancelNow(ctx context.Context, w *watched) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	if gone, err := be.cancelItem(cctx, w.BackendQueueID); err != nil || gone {
+	if gone, err := be.CancelItem(cctx, w.BackendQueueID); err != nil || gone {
 		return // not cancellable here (it may have started): fencing decides
 	}
 	_ = s.st.write(ctx, func(tx *sql.Tx) error {
-		return s.st.fenceAttempt(ctx, tx, w, FenceCancelled, "", 0, "build cancelled")
+		return s.st.fenceAttempt(ctx, tx, w, outcome{fence: FenceCancelled, note: "build cancelled"})
 	})
 }
 
@@ -411,11 +365,12 @@ func (s *Service) Stop(ctx context.Context, id int64) (Build, error) {
 	if err != nil {
 		return Build{}, fmt.Errorf("stop build %d: %w", id, err)
 	}
+	s.cat.Changed(b.Cluster)
 	if a, ok := b.Current(); ok && a.BackendNumber != 0 {
 		be, err := s.backend(a.ControllerID)
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-			err = be.stop(cctx, b.Job, a.BackendNumber)
+			err = be.Stop(cctx, b.Job, a.BackendNumber)
 			cancel()
 		}
 		if err != nil {
@@ -427,13 +382,21 @@ func (s *Service) Stop(ctx context.Context, id int64) (Build, error) {
 	return s.Get(ctx, id)
 }
 
-// Run places and follows builds until ctx ends. Unfinished builds in the
-// database, from this process or an earlier one, are picked up where they
-// are.
-func (s *Service) Run(ctx context.Context) error {
+// Run places and follows builds until ctx ends, as one leader term:
+// every write of the placer and the follower passes fence first, so a
+// stale leader's late write changes nothing. Unfinished builds in the
+// database, from this process or an earlier one, are picked up where
+// they are; what a previous term cached (job inventories, scan marks) is
+// read again.
+func (s *Service) Run(ctx context.Context, fence Fence) error {
+	if fence == nil {
+		fence = NoFence{}
+	}
+	s.cat.Forget()
+	p, f := newPlacer(s.core, fence), newFollower(s.core, fence)
 	var wg sync.WaitGroup
-	wg.Go(func() { s.runPlacer(ctx) })
-	wg.Go(func() { s.runFollower(ctx) })
+	wg.Go(func() { p.run(ctx) })
+	wg.Go(func() { f.run(ctx) })
 	wg.Wait()
 	return nil
 }

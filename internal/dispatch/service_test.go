@@ -83,7 +83,7 @@ func TestSubmitRefusesWhatJenkinsRefuses(t *testing.T) {
 
 func TestSubmitAcceptsWhenNoControllerAnswersYet(t *testing.T) {
 	t.Parallel()
-	e := setup(t, options{noRun: true, proxied: true})
+	e := setup(t, options{noRun: true, proxied: true, health: probing()})
 	e.proxies[0].kill(e.sim(1))
 	b, err := e.svc.Submit(context.Background(), dispatch.Request{Job: "nope"})
 	if err != nil {

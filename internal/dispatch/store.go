@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/db"
@@ -35,6 +35,8 @@ type store struct {
 	stmtMu  sync.Mutex
 	stmts   map[string]*sql.Stmt
 	pending map[string]bool // run in a transaction, to be prepared after it
+
+	stale atomic.Int64 // writes refused because the leader term ended
 
 	insMu     sync.Mutex
 	inserts   []*pendingInsert // Submits waiting for the next group commit
@@ -67,6 +69,19 @@ func (s *store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// writeAs is write for the placer and the follower: the transaction first
+// checks that their leader term still holds (fence), so a stale leader's
+// late write changes nothing.
+func (s *store) writeAs(ctx context.Context, fence Fence, fn func(tx *sql.Tx) error) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if err := fence.Check(ctx, tx); err != nil {
+			s.stale.Add(1)
+			return fmt.Errorf("%w: %w", ErrStaleLeader, err)
+		}
+		return fn(tx)
+	})
 }
 
 // preparePending prepares the statements transactions ran unprepared.
@@ -189,7 +204,7 @@ func scanBuild(row interface{ Scan(...any) error }) (Build, error) {
 }
 
 const attemptColumns = `build_id, attempt, controller_id, backend_queue_id, backend_number, backend_session, backend_floor,
-	state, counts, result, reason, fence, triggered_at, started_at, finished_at, superseded_at`
+	state, counts, result, reason, fence, triggered_at, started_at, finished_at, superseded_at, redispatch`
 
 func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 	var (
@@ -200,7 +215,7 @@ func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 		superseded                   nullTime
 	)
 	err := row.Scan(&a.BuildID, &a.Attempt, &a.ControllerID, &qid, &num, &a.BackendSession, &a.floor,
-		&state, &a.Counts, &a.Result, &a.Reason, &a.Fence, &triggered, &started, &finished, &superseded)
+		&state, &a.Counts, &a.Result, &a.Reason, &a.Fence, &triggered, &started, &finished, &superseded, &a.Redispatch)
 	if err != nil {
 		return Attempt{}, err
 	}
@@ -214,107 +229,6 @@ func nullInt(v int64) any {
 		return nil
 	}
 	return v
-}
-
-// insertBuild stores a new accepted build and returns it with its id.
-func (s *store) insertBuild(ctx context.Context, b Build) (Build, error) {
-	now := s.clock()
-	b.State, b.CreatedAt, b.UpdatedAt = StateAccepted, now, now
-	if b.NotBefore.IsZero() || b.NotBefore.Before(now) {
-		b.NotBefore = now
-	}
-	b.NotBefore = b.NotBefore.UTC().Truncate(time.Microsecond)
-	p := &pendingInsert{b: b, done: make(chan insertResult, 1)}
-	s.insMu.Lock()
-	s.inserts = append(s.inserts, p)
-	lead := !s.inserting
-	s.inserting = true
-	s.insMu.Unlock()
-	for {
-		if lead {
-			s.commitInserts(ctx)
-		}
-		r := <-p.done
-		if r.lead {
-			lead = true // the previous committer handed the next batch to this Submit
-			continue
-		}
-		if r.err != nil {
-			return Build{}, fmt.Errorf("insert build of %s/%s: %w", b.Cluster, b.Job, r.err)
-		}
-		return p.b, nil
-	}
-}
-
-// pendingInsert is a Submit waiting for its row to be committed, or for
-// its turn to commit the next batch.
-type pendingInsert struct {
-	b    Build
-	done chan insertResult
-}
-
-type insertResult struct {
-	err  error
-	lead bool // not a result: commit the queued batch (this one's row in it)
-}
-
-const insertBuildSQL = `INSERT INTO builds (cluster, job, params, cause, state, max_attempts, not_before, created_at, updated_at)
-	VALUES (?, ?, ?, ?, 'accepted', ?, ?, ?, ?) RETURNING id`
-
-// commitInserts is group commit: the Submit that finds no commit running
-// commits every row queued meanwhile (its own among them) in one
-// transaction; rows queued during that commit form the next batch, which
-// it hands to the first Submit of that batch to commit, so no Submit waits
-// for more than the commit in progress and its own. Each Submit returns
-// once its row is committed: one commit (one WAL write and flush) serves
-// many concurrent triggers, and a row is still durable before its Submit
-// answers. When a batch fails, its rows are tried one by one, so only a
-// bad row fails.
-func (s *store) commitInserts(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx) // the batch is everyone's, not the leader's
-	s.insMu.Lock()
-	batch := s.inserts
-	s.inserts = nil
-	s.insMu.Unlock()
-	if err := s.commitBatch(ctx, batch); err == nil || len(batch) == 1 {
-		for _, p := range batch {
-			p.done <- insertResult{err: err}
-		}
-	} else {
-		// One bad row must not fail the others: each on its own.
-		for _, p := range batch {
-			p.done <- insertResult{err: s.commitBatch(ctx, []*pendingInsert{p})}
-		}
-	}
-	s.insMu.Lock()
-	defer s.insMu.Unlock()
-	if len(s.inserts) == 0 {
-		s.inserting = false
-		return
-	}
-	s.inserts[0].done <- insertResult{lead: true}
-}
-
-// commitBatch inserts batch in one transaction, bounded in time; a panic
-// is an error of the batch, so that no Submit waits forever.
-func (s *store) commitBatch(ctx context.Context, batch []*pendingInsert) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("insert builds: panic: %v", r)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return s.write(ctx, func(tx *sql.Tx) error {
-		for _, p := range batch {
-			b := &p.b
-			if err := s.queryRowTx(ctx, tx, insertBuildSQL, b.Cluster, b.Job, encodeJSON(b.Params), encodeJSON(b.Cause),
-				b.MaxAttempts, b.NotBefore, b.CreatedAt, b.UpdatedAt).Scan(&b.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // queryRowTx is execTx for a statement that returns one row.
@@ -435,9 +349,25 @@ func (s *store) due(ctx context.Context, cluster string, limit int) ([]Build, er
 	return collect(rows, err, scanBuild)
 }
 
+// anyWaiting reports whether cluster has builds waiting to be placed.
+func (s *store) anyWaiting(ctx context.Context, cluster string) (bool, error) {
+	st, err := s.stmt(ctx, `SELECT 1 FROM builds WHERE state = 'accepted' AND cluster = ? LIMIT 1`)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	switch err := st.QueryRowContext(ctx, cluster).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // postpone moves the not_before of accepted builds by d.
-func (s *store) postpone(ctx context.Context, bs []Build, d time.Duration) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+func (s *store) postpone(ctx context.Context, fence Fence, bs []Build, d time.Duration) error {
+	return s.writeAs(ctx, fence, func(tx *sql.Tx) error {
 		now := s.clock()
 		for _, b := range bs {
 			if _, err := s.execTx(ctx, tx, `UPDATE builds SET not_before = ? WHERE id = ? AND state = 'accepted' AND current_attempt = ?`,
@@ -447,69 +377,6 @@ func (s *store) postpone(ctx context.Context, bs []Build, d time.Duration) error
 		}
 		return nil
 	})
-}
-
-// numberer gives builds their global numbers at the end of a
-// transaction: the builds that first ran in it are collected (want), then
-// flush takes one range per (cluster, job) from its counter row and writes
-// the numbers in one UPDATE. The counter row stays locked from that UPDATE
-// to the commit (PostgreSQL; SQLite writes one at a time), which flush
-// keeps short by coming last and taking rows in a fixed order (no
-// deadlock between rounds). Numbers never collide, and, taken only for
-// builds that get them, stay dense.
-type numberer struct {
-	s    *store
-	tx   txn
-	want map[[2]string][]int64 // (cluster, job) → build ids, in the order they ran
-}
-
-func (s *store) numberer(tx txn) *numberer {
-	return &numberer{s: s, tx: tx, want: map[[2]string][]int64{}}
-}
-
-// add asks for a number for build id of cluster/job.
-func (n *numberer) add(cluster, job string, id int64) {
-	k := [2]string{cluster, job}
-	n.want[k] = append(n.want[k], id)
-}
-
-// flush numbers the builds asked for and returns their numbers.
-func (n *numberer) flush(ctx context.Context) (map[int64]int64, error) {
-	keys := make([][2]string, 0, len(n.want))
-	for k := range n.want {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
-	})
-	out := map[int64]int64{}
-	for _, k := range keys {
-		ids := n.want[k]
-		if _, err := n.s.execTx(ctx, n.tx, `INSERT INTO build_numbers (cluster, job, next) VALUES (?, ?, 1) ON CONFLICT (cluster, job) DO NOTHING`, k[0], k[1]); err != nil {
-			return nil, fmt.Errorf("number builds of %s/%s: %w", k[0], k[1], err)
-		}
-		var first int64
-		err := n.tx.QueryRowContext(ctx, n.s.db.Rebind(`UPDATE build_numbers SET next = next + ? WHERE cluster = ? AND job = ? RETURNING next - ?`),
-			len(ids), k[0], k[1], len(ids)).Scan(&first)
-		if err != nil {
-			return nil, fmt.Errorf("number builds of %s/%s: %w", k[0], k[1], err)
-		}
-		var cases strings.Builder
-		args := make([]any, 0, 3*len(ids))
-		for i, id := range ids {
-			cases.WriteString(" WHEN ? THEN CAST(? AS BIGINT)")
-			args = append(args, id, first+int64(i))
-			out[id] = first + int64(i)
-		}
-		for _, id := range ids {
-			args = append(args, id)
-		}
-		if _, err := n.tx.ExecContext(ctx, n.s.db.Rebind(`UPDATE builds SET number = CASE id`+cases.String()+` END
-		WHERE number IS NULL AND id IN (`+marks(len(ids))+`)`), args...); err != nil {
-			return nil, fmt.Errorf("number builds of %s/%s: %w", k[0], k[1], err)
-		}
-	}
-	return out, nil
 }
 
 func decodeParams(s string) []Param {

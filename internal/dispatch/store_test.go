@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // The store suite runs on both engines: SQLite always, PostgreSQL too
@@ -62,11 +63,11 @@ func numbered(t *testing.T, s *store, f func(tx *sql.Tx, nb *numberer) error) ma
 func placed(t *testing.T, s *store, b Build, c int64, queueID int64) *watched {
 	t.Helper()
 	ctx := context.Background()
-	took, err := s.claimAll(ctx, []claim{{build: b, controller: c, session: "s1", floor: 1}})
+	took, err := s.claimAll(ctx, NoFence{}, []claim{{build: b, controller: c, session: "s1", floor: 1}})
 	if err != nil || len(took) != 1 {
 		t.Fatalf("claim build %d: %v (took %d)", b.ID, err, len(took))
 	}
-	if err := s.recordTriggers(ctx, []triggerResult{{claim: took[0], queueID: queueID, session: "s1"}}, func(int) time.Duration { return 0 }); err != nil {
+	if err := s.recordTriggers(ctx, NoFence{}, []triggerResult{{claim: took[0], queueID: queueID, session: "s1"}}, func(int) time.Duration { return 0 }); err != nil {
 		t.Fatal(err)
 	}
 	ws, err := s.watchList(ctx, c)
@@ -118,12 +119,12 @@ func TestStoreClaimIsConditional(t *testing.T) {
 	forEngines(t, func(t *testing.T, s *store) {
 		ctx := context.Background()
 		b, _ := s.insertBuild(ctx, Build{Cluster: "c", Job: "j", MaxAttempts: 3})
-		first, err := s.claimAll(ctx, []claim{{build: b, controller: 1}})
+		first, err := s.claimAll(ctx, NoFence{}, []claim{{build: b, controller: 1}})
 		if err != nil || len(first) != 1 {
 			t.Fatalf("first claim: %v %d", err, len(first))
 		}
 		// A second placer holding the same stale read claims nothing.
-		second, err := s.claimAll(ctx, []claim{{build: b, controller: 2}})
+		second, err := s.claimAll(ctx, NoFence{}, []claim{{build: b, controller: 2}})
 		if err != nil || len(second) != 0 {
 			t.Errorf("second claim took %d (%v), want none", len(second), err)
 		}
@@ -140,13 +141,15 @@ func TestStoreOnlyTheCurrentAttemptCounts(t *testing.T) {
 		ctx := context.Background()
 		b, _ := s.insertBuild(ctx, Build{Cluster: "c", Job: "j", MaxAttempts: 3})
 		w1 := placed(t, s, b, 1, 7)
-		numbered(t, s, func(tx *sql.Tx, nb *numberer) error { return s.toRunning(ctx, tx, nb, w1, 7, 3, "s1", time.Now()) })
+		numbered(t, s, func(tx *sql.Tx, nb *numberer) error {
+			return s.toRunning(ctx, tx, nb, w1, outcome{queueID: 7, number: 3, session: "s1", started: time.Now()})
+		})
 		b, _ = s.get(ctx, b.ID)
 		if b.State != StateRunning || b.Number != 1 {
 			t.Fatalf("after running: %s #%d", b.State, b.Number)
 		}
 		mustWrite(t, s, func(tx *sql.Tx) error {
-			to, err := s.lose(ctx, tx, w1, "controller died")
+			to, err := s.lose(ctx, tx, w1, "controller died", false)
 			if to != StateAccepted {
 				t.Errorf("lose → %s, want accepted", to)
 			}
@@ -156,7 +159,7 @@ func TestStoreOnlyTheCurrentAttemptCounts(t *testing.T) {
 		w2 := placed(t, s, b, 2, 9)
 		// The old attempt's late result must not count.
 		numbered(t, s, func(tx *sql.Tx, nb *numberer) error {
-			return s.toFinished(ctx, tx, nb, w1, 7, 3, "s1", "FAILURE", time.Now(), time.Now())
+			return s.toFinished(ctx, tx, nb, w1, outcome{queueID: 7, number: 3, session: "s1", result: "FAILURE", started: time.Now(), finished: time.Now()})
 		})
 		b, _ = s.get(ctx, b.ID)
 		if b.State != StatePlaced || b.Result != "" || b.Attempts[0].State != AttemptFenced || b.Attempts[0].Fence != FenceEnded {
@@ -164,11 +167,11 @@ func TestStoreOnlyTheCurrentAttemptCounts(t *testing.T) {
 		}
 		w2.buildNumber = b.Number
 		numbered(t, s, func(tx *sql.Tx, nb *numberer) error {
-			return s.toFinished(ctx, tx, nb, w2, 9, 4, "s2", "SUCCESS", time.Now(), time.Now())
+			return s.toFinished(ctx, tx, nb, w2, outcome{queueID: 9, number: 4, session: "s2", result: "SUCCESS", started: time.Now(), finished: time.Now()})
 		})
 		// A repeated write changes nothing.
 		numbered(t, s, func(tx *sql.Tx, nb *numberer) error {
-			return s.toFinished(ctx, tx, nb, w2, 9, 4, "s2", "UNSTABLE", time.Now(), time.Now())
+			return s.toFinished(ctx, tx, nb, w2, outcome{queueID: 9, number: 4, session: "s2", result: "UNSTABLE", started: time.Now(), finished: time.Now()})
 		})
 		b, _ = s.get(ctx, b.ID)
 		if b.State != StateFinished || b.Result != "SUCCESS" || b.Number != 1 || b.Attempts[1].State != AttemptFinished {
@@ -192,8 +195,8 @@ func TestStoreAttemptLimit(t *testing.T) {
 		ctx := context.Background()
 		b, _ := s.insertBuild(ctx, Build{Cluster: "c", Job: "j", MaxAttempts: 2})
 		// A refused trigger does not count.
-		took, _ := s.claimAll(ctx, []claim{{build: b, controller: 1}})
-		if err := s.recordTriggers(ctx, []triggerResult{{claim: took[0], refusedBy: "HTTP 503"}}, func(int) time.Duration { return 0 }); err != nil {
+		took, _ := s.claimAll(ctx, NoFence{}, []claim{{build: b, controller: 1}})
+		if err := s.recordTriggers(ctx, NoFence{}, []triggerResult{{claim: took[0], refusedBy: "HTTP 503"}}, func(int) time.Duration { return 0 }); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 2 {
@@ -202,7 +205,7 @@ func TestStoreAttemptLimit(t *testing.T) {
 			var to State
 			mustWrite(t, s, func(tx *sql.Tx) error {
 				var err error
-				to, err = s.lose(ctx, tx, w, "lost")
+				to, err = s.lose(ctx, tx, w, "lost", false)
 				return err
 			})
 			if want := []State{StateAccepted, StateFailed}[i]; to != want {
@@ -268,12 +271,11 @@ func TestStoreDirectBuildsAndMarks(t *testing.T) {
 	t.Parallel()
 	forEngines(t, func(t *testing.T, s *store) {
 		ctx := context.Background()
-		res := "SUCCESS"
 		var id int64
 		numbered(t, s, func(tx *sql.Tx, nb *numberer) error {
 			var err error
 			id, err = s.insertDirect(ctx, tx, nb, direct{cluster: "c", job: "j", controller: 3, session: "s",
-				b: apiBuild{Number: 41, QueueID: 5, Result: &res, Timestamp: time.Now().UnixMilli()}})
+				b: jenkins.Build{Number: 41, QueueID: 5, Result: "SUCCESS", Timestamp: time.Now().UnixMilli()}})
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // This file holds every state change of builds and attempts. Each is a
@@ -27,12 +29,23 @@ type watched struct {
 	maxAttempts   int
 }
 
+// outcome is what a state change records about an attempt: what the
+// controller showed of it, and why.
+type outcome struct {
+	queueID, number   int64  // backend queue item and build; 0 when unknown
+	session           string // X-Jenkins-Session they belong to
+	result            string // Jenkins result of an ended build
+	fence             string // what fencing found or did
+	note              string // reason, when the attempt has none yet
+	started, finished time.Time
+}
+
 // watchList returns the attempts on controller id that are live or await
 // fencing.
 func (s *store) watchList(ctx context.Context, controllerID int64) ([]watched, error) {
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT a.build_id, a.attempt, a.controller_id, a.backend_queue_id,
 	a.backend_number, a.backend_session, a.backend_floor, a.state, a.counts, a.result, a.reason, a.fence, a.triggered_at,
-	a.started_at, a.finished_at, a.superseded_at, a.job, b.cluster, b.params, b.state, b.current_attempt, b.number,
+	a.started_at, a.finished_at, a.superseded_at, a.redispatch, a.job, b.cluster, b.params, b.state, b.current_attempt, b.number,
 	b.stop_requested, b.max_attempts
 	FROM build_attempts a JOIN builds b ON b.id = a.build_id
 	WHERE a.controller_id = ? AND a.state IN ('triggering', 'queued', 'running', 'superseded')
@@ -52,7 +65,7 @@ func (s *store) watchList(ctx context.Context, controllerID int64) ([]watched, e
 			cur                          int
 		)
 		err := rows.Scan(&w.BuildID, &w.Attempt.Attempt, &w.ControllerID, &qid, &num, &w.BackendSession, &w.floor,
-			&state, &w.Counts, &w.Result, &w.Reason, &w.Fence, &triggered, &started, &finished, &superseded,
+			&state, &w.Counts, &w.Result, &w.Reason, &w.Fence, &triggered, &started, &finished, &superseded, &w.Redispatch,
 			&w.job, &w.cluster, &params, &bstate, &cur, &bnum, &w.stopRequested, &w.maxAttempts)
 		if err != nil {
 			return nil, fmt.Errorf("watch list of controller %d: %w", controllerID, err)
@@ -66,6 +79,26 @@ func (s *store) watchList(ctx context.Context, controllerID int64) ([]watched, e
 	return out, rows.Err()
 }
 
+// watchedControllers returns the controllers that have attempts the
+// follower watches (live, or awaiting fencing).
+func (s *store) watchedControllers(ctx context.Context) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT controller_id FROM build_attempts
+	WHERE state IN ('triggering', 'queued', 'running', 'superseded')`)
+	if err != nil {
+		return nil, fmt.Errorf("read watched controllers: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("read watched controllers: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // claim is one placement decision: build b's next attempt goes to
 // controller with the job's build-number floor there.
 type claim struct {
@@ -73,13 +106,14 @@ type claim struct {
 	controller int64
 	session    string
 	floor      int64
+	policy     Policy
 }
 
 // claimAll turns the accepted builds of cs into placed ones with a new
 // triggering attempt each, in one transaction of two statements. It
 // returns the claims that took, with their attempt numbers (a build that
 // is no longer accepted, cancelled meanwhile, is left out).
-func (s *store) claimAll(ctx context.Context, cs []claim) ([]claim, error) {
+func (s *store) claimAll(ctx context.Context, fence Fence, cs []claim) ([]claim, error) {
 	if len(cs) == 0 {
 		return nil, nil
 	}
@@ -90,7 +124,7 @@ func (s *store) claimAll(ctx context.Context, cs []claim) ([]claim, error) {
 		args = append(args, c.build.ID)
 	}
 	var took []claim
-	err := s.write(ctx, func(tx txn) error {
+	err := s.writeAs(ctx, fence, func(tx txn) error {
 		took = took[:0]
 		now := s.clock()
 		args[0] = now
@@ -123,11 +157,11 @@ func (s *store) claimAll(ctx context.Context, cs []claim) ([]claim, error) {
 			if i > 0 {
 				values.WriteString(", ")
 			}
-			values.WriteString("(?, ?, ?, ?, ?, ?, 'triggering', TRUE, ?, ?)")
-			ins = append(ins, c.build.ID, c.build.CurrentAttempt, c.controller, c.build.Job, c.session, c.floor, now, now)
+			values.WriteString("(?, ?, ?, ?, ?, ?, 'triggering', TRUE, ?, ?, ?)")
+			ins = append(ins, c.build.ID, c.build.CurrentAttempt, c.controller, c.build.Job, c.session, c.floor, now, now, string(c.policy))
 		}
 		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO build_attempts (build_id, attempt, controller_id, job, backend_session,
-		backend_floor, state, counts, triggered_at, updated_at) VALUES `+values.String()), ins...); err != nil {
+		backend_floor, state, counts, triggered_at, updated_at, redispatch) VALUES `+values.String()), ins...); err != nil {
 			return fmt.Errorf("place builds: record attempts: %w", err)
 		}
 		return nil
@@ -160,8 +194,8 @@ type triggerResult struct {
 
 // recordTriggers stores the outcome of triggers: queued ones get their
 // queue id; refused or merged ones go back to accepted with a back-off.
-func (s *store) recordTriggers(ctx context.Context, rs []triggerResult, retryDelay func(int) time.Duration) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+func (s *store) recordTriggers(ctx context.Context, fence Fence, rs []triggerResult, retryDelay func(int) time.Duration) error {
+	return s.writeAs(ctx, fence, func(tx *sql.Tx) error {
 		now := s.clock()
 		for i := range rs {
 			r := &rs[i]
@@ -217,8 +251,8 @@ func (s *store) recordTriggers(ctx context.Context, rs []triggerResult, retryDel
 }
 
 // failBuild ends an accepted build that cannot be placed anywhere.
-func (s *store) failBuild(ctx context.Context, b Build, reason string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+func (s *store) failBuild(ctx context.Context, fence Fence, b Build, reason string) error {
+	return s.writeAs(ctx, fence, func(tx *sql.Tx) error {
 		now := s.clock()
 		_, err := s.execTx(ctx, tx, `UPDATE builds SET state = 'failed', reason = ?, finished_at = ?, updated_at = ?
 		WHERE id = ? AND state = 'accepted' AND current_attempt = ?`, reason, now, now, b.ID, b.CurrentAttempt)
@@ -228,25 +262,25 @@ func (s *store) failBuild(ctx context.Context, b Build, reason string) error {
 
 // toQueued records that w's queue item is (still) id in session: after a
 // lost trigger answer was found again, or after a restart kept the item.
-func (s *store) toQueued(ctx context.Context, tx *sql.Tx, w *watched, queueID int64, session string) error {
+func (s *store) toQueued(ctx context.Context, tx *sql.Tx, w *watched, o outcome) error {
 	_, err := s.execTx(ctx, tx, `UPDATE build_attempts SET state = 'queued', backend_queue_id = ?, backend_session = ?, updated_at = ?
-	WHERE build_id = ? AND attempt = ? AND state IN ('triggering', 'queued')`, queueID, session, s.clock(), w.BuildID, w.Attempt.Attempt)
+	WHERE build_id = ? AND attempt = ? AND state IN ('triggering', 'queued')`, o.queueID, o.session, s.clock(), w.BuildID, w.Attempt.Attempt)
 	return err
 }
 
 // toRunning records that w's build #number is building; the build gets
 // its global number the first time one of its attempts runs.
-func (s *store) toRunning(ctx context.Context, tx *sql.Tx, nb *numberer, w *watched, queueID, number int64, session string, started time.Time) error {
+func (s *store) toRunning(ctx context.Context, tx *sql.Tx, nb *numberer, w *watched, o outcome) error {
 	now := s.clock()
 	n, err := s.execTx(ctx, tx, `UPDATE build_attempts SET state = 'running', backend_queue_id = COALESCE(?, backend_queue_id),
 	backend_number = ?, backend_session = ?, started_at = COALESCE(started_at, ?), updated_at = ?
 	WHERE build_id = ? AND attempt = ? AND state IN ('triggering', 'queued', 'running')`,
-		nullInt(queueID), number, session, started, now, w.BuildID, w.Attempt.Attempt)
+		nullInt(o.queueID), o.number, o.session, o.started, now, w.BuildID, w.Attempt.Attempt)
 	if err != nil || n == 0 {
 		return err
 	}
 	n, err = s.execTx(ctx, tx, `UPDATE builds SET state = 'running', started_at = COALESCE(started_at, ?), updated_at = ?
-	WHERE id = ? AND current_attempt = ? AND state IN ('placed', 'running')`, started, now, w.BuildID, w.Attempt.Attempt)
+	WHERE id = ? AND current_attempt = ? AND state IN ('placed', 'running')`, o.started, now, w.BuildID, w.Attempt.Attempt)
 	if err != nil || n == 0 {
 		return err
 	}
@@ -263,32 +297,34 @@ func (s *store) ensureNumber(_ context.Context, _ *sql.Tx, nb *numberer, w *watc
 
 // toFinished records w's build #number ended with result: the one counted
 // result of the build, if w is still its current attempt.
-func (s *store) toFinished(ctx context.Context, tx *sql.Tx, nb *numberer, w *watched, queueID, number int64, session, result string, started, finished time.Time) error {
+func (s *store) toFinished(ctx context.Context, tx *sql.Tx, nb *numberer, w *watched, o outcome) error {
 	now := s.clock()
 	n, err := s.execTx(ctx, tx, `UPDATE builds SET state = 'finished', result = ?, started_at = COALESCE(started_at, ?),
 	finished_at = ?, updated_at = ? WHERE id = ? AND current_attempt = ? AND state IN ('placed', 'running')`,
-		result, started, finished, now, w.BuildID, w.Attempt.Attempt)
+		o.result, o.started, o.finished, now, w.BuildID, w.Attempt.Attempt)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		// No longer the build's to count: fence it as ended.
-		return s.fenceAttempt(ctx, tx, w, FenceEnded, result, number, "ended after it stopped counting")
+		o.fence, o.note = FenceEnded, "ended after it stopped counting"
+		return s.fenceAttempt(ctx, tx, w, o)
 	}
 	if err := s.ensureNumber(ctx, tx, nb, w); err != nil {
 		return err
 	}
 	_, err = s.execTx(ctx, tx, `UPDATE build_attempts SET state = 'finished', result = ?, backend_queue_id = COALESCE(?, backend_queue_id),
 	backend_number = ?, backend_session = ?, started_at = COALESCE(started_at, ?), finished_at = ?, updated_at = ?
-	WHERE build_id = ? AND attempt = ?`, result, nullInt(queueID), number, session, started, finished, now, w.BuildID, w.Attempt.Attempt)
+	WHERE build_id = ? AND attempt = ?`, o.result, nullInt(o.queueID), o.number, o.session, o.started, o.finished, now, w.BuildID, w.Attempt.Attempt)
 	return err
 }
 
 // lose supersedes w, a live attempt, for reason; if it was its build's
 // current attempt the build goes back to accepted (attempt + 1 follows),
-// or fails when it used its attempts, or is cancelled when a stop was
-// asked for.
-func (s *store) lose(ctx context.Context, tx *sql.Tx, w *watched, reason string) (State, error) {
+// or is cancelled when a stop was asked for, or fails: when it used its
+// attempts, or when its build had started (started: the round saw it run,
+// or it had a backend number) and it was placed under PolicyQueuedOnly.
+func (s *store) lose(ctx context.Context, tx *sql.Tx, w *watched, reason string, started bool) (State, error) {
 	now := s.clock()
 	n, err := s.execTx(ctx, tx, `UPDATE build_attempts SET state = 'superseded', reason = ?, superseded_at = ?, updated_at = ?
 	WHERE build_id = ? AND attempt = ? AND state IN ('triggering', 'queued', 'running')`, reason, now, now, w.BuildID, w.Attempt.Attempt)
@@ -299,10 +335,14 @@ func (s *store) lose(ctx context.Context, tx *sql.Tx, w *watched, reason string)
 	if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM build_attempts WHERE build_id = ? AND counts`), w.BuildID).Scan(&used); err != nil {
 		return "", err
 	}
+	started = started || w.BackendNumber != 0 || w.State == AttemptRunning
 	to, why := StateAccepted, fmt.Sprintf("attempt %d lost: %s", w.Attempt.Attempt, reason)
 	switch {
 	case w.stopRequested:
 		to, why = StateCancelled, fmt.Sprintf("stopped; attempt %d lost: %s", w.Attempt.Attempt, reason)
+	case started && w.Redispatch == PolicyQueuedOnly:
+		to, why = StateFailed, fmt.Sprintf("attempt %d lost after its build started: %s; re-dispatch policy %s: jenkinds does not run it again",
+			w.Attempt.Attempt, reason, PolicyQueuedOnly)
 	case used >= w.maxAttempts:
 		to, why = StateFailed, fmt.Sprintf("attempt %d of %d lost: %s; no attempts left", w.Attempt.Attempt, w.maxAttempts, reason)
 	}
@@ -333,28 +373,28 @@ func (s *store) cancelledThere(ctx context.Context, tx *sql.Tx, w *watched) erro
 	return err
 }
 
-// fenceAttempt closes a superseded (or no longer current) attempt: fence
-// says what fencing found or did, result and number what was seen of its
-// backend build.
-func (s *store) fenceAttempt(ctx context.Context, tx *sql.Tx, w *watched, fence, result string, number int64, note string) error {
+// fenceAttempt closes a superseded (or no longer current) attempt:
+// o.fence says what fencing found or did, o.result and o.number what was
+// seen of its backend build, o.note the reason if it has none.
+func (s *store) fenceAttempt(ctx context.Context, tx *sql.Tx, w *watched, o outcome) error {
 	now := s.clock()
 	reason := w.Reason
 	if reason == "" {
-		reason = note
+		reason = o.note
 	}
 	_, err := s.execTx(ctx, tx, `UPDATE build_attempts SET state = 'fenced', fence = ?, result = ?, reason = ?,
 	backend_number = COALESCE(?, backend_number), superseded_at = COALESCE(superseded_at, ?), finished_at = COALESCE(finished_at, ?), updated_at = ?
 	WHERE build_id = ? AND attempt = ? AND state IN ('triggering', 'queued', 'running', 'superseded')`,
-		fence, result, reason, nullInt(number), now, now, now, w.BuildID, w.Attempt.Attempt)
+		o.fence, o.result, reason, nullInt(o.number), now, now, now, w.BuildID, w.Attempt.Attempt)
 	return err
 }
 
 // noteSuperseded records the queue item or build a superseded attempt
 // turned out to have, before it is fenced.
-func (s *store) noteSuperseded(ctx context.Context, tx *sql.Tx, w *watched, queueID, number int64, session string) error {
+func (s *store) noteSuperseded(ctx context.Context, tx *sql.Tx, w *watched, o outcome) error {
 	_, err := s.execTx(ctx, tx, `UPDATE build_attempts SET backend_queue_id = COALESCE(?, backend_queue_id),
 	backend_number = COALESCE(?, backend_number), backend_session = ?, updated_at = ?
-	WHERE build_id = ? AND attempt = ? AND state = 'superseded'`, nullInt(queueID), nullInt(number), session, s.clock(), w.BuildID, w.Attempt.Attempt)
+	WHERE build_id = ? AND attempt = ? AND state = 'superseded'`, nullInt(o.queueID), nullInt(o.number), o.session, s.clock(), w.BuildID, w.Attempt.Attempt)
 	return err
 }
 
@@ -364,7 +404,7 @@ type direct struct {
 	cluster, job string
 	controller   int64
 	session      string
-	b            apiBuild
+	b            jenkins.Build
 }
 
 // insertDirect records a direct build with its global number.
@@ -376,15 +416,15 @@ func (s *store) insertDirect(ctx context.Context, tx *sql.Tx, nb *numberer, d di
 	}
 	state, astate, result := StateRunning, AttemptRunning, ""
 	var finished any
-	if !d.b.Building && d.b.Result != nil {
-		state, astate, result, finished = StateFinished, AttemptFinished, *d.b.Result, now
+	if !d.b.Building && d.b.Result != "" {
+		state, astate, result, finished = StateFinished, AttemptFinished, d.b.Result, now
 	}
-	cause := Cause{Kind: CauseDirect, Description: d.b.causeDescription()}
+	cause := Cause{Kind: CauseDirect, Description: strings.Join(d.b.Causes, "; ")}
 	var id int64
 	err := tx.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO builds (cluster, job, params, cause, state, current_attempt,
 	max_attempts, result, not_before, created_at, updated_at, started_at, finished_at)
 	VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		d.cluster, d.job, encodeJSON(d.b.params()), encodeJSON(cause), string(state), result, now, now, now, started, finished).Scan(&id)
+		d.cluster, d.job, encodeJSON(toParams(d.b.Params)), encodeJSON(cause), string(state), result, now, now, now, started, finished).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record direct build %s #%d of controller %d: %w", d.job, d.b.Number, d.controller, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/server/servertest"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // chaosCheck verifies a finished chaos run:
@@ -104,7 +105,7 @@ func chaosCheck(ctx context.Context, r *chaosRun, builds []*tracked) {
 	// controllers are read.
 	all := r.allBuilds(ctx)
 	var full []dispatch.Build
-	servertest.Eventually(t, 20*time.Second, "every attempt to settle (fenced, refused or finished)", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		full = full[:0]
 		for _, lb := range all {
 			b, err := get(lb.ID)
@@ -119,7 +120,7 @@ func chaosCheck(ctx context.Context, r *chaosRun, builds []*tracked) {
 			}
 		}
 		return true
-	})
+	}, testkit.Sayf("every attempt to settle (fenced, refused or finished)"))
 	claimed := map[[2]int64]int64{} // (controller, backend number) → build id
 	seqBuilds := map[int][]int64{}
 	redispatched, attempts, fenced := 0, 0, map[string]int{}

@@ -6,102 +6,94 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 	st "github.com/jenkinds/jenkinds/internal/stapler"
 )
 
-// answer is one controller's JSON, decoded, with its URLs already mapped
-// onto the front door.
-type answer struct {
-	rt   *controller.Runtime
-	m    map[string]any
-	err  error
-	code int
-	body []byte
-}
-
-// readJSON GETs path with the client's query and credentials from rt.
-func (f *Front) readJSON(ctx context.Context, q *req, rt *controller.Runtime, path string) answer {
-	if raw := q.r.URL.RawQuery; raw != "" {
-		path += "?" + raw
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
-	defer cancel()
-	res, err := f.fetch(ctx, rt, http.MethodGet, path, q.r.Header.Get("Authorization"))
-	if err != nil {
-		return answer{rt: rt, err: err}
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return answer{rt: rt, err: err}
-	}
-	if res.StatusCode != http.StatusOK {
-		return answer{rt: rt, code: res.StatusCode, body: body,
-			err: &jenkins.StatusError{Method: http.MethodGet, URL: rt.Instance().Name + "/" + path, Code: res.StatusCode}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+// decode reads r's JSON, with the controller's URLs mapped onto the front
+// door's origin (base: the front door's, with a trailing slash).
+func decode(rt *controller.Runtime, r *catalog.Read, base string) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return answer{rt: rt, err: fmt.Errorf("decode the answer of %s: %w", rt.Instance().Name, err)}
+		return nil, fmt.Errorf("decode the answer of %s: %w", rt.Name(), err)
 	}
-	base := strings.TrimSuffix(rt.Instance().URL, "/") + "/"
-	front := origin(q.r)
+	ctl := strings.TrimSuffix(rt.Instance().URL, "/") + "/"
 	mapStrings(m, func(s string) string {
-		if strings.HasPrefix(s, base) {
-			return front + s[len(base):]
+		if strings.HasPrefix(s, ctl) {
+			return base + s[len(ctl):]
 		}
 		return s
 	})
-	return answer{rt: rt, m: m, code: http.StatusOK}
+	return m, nil
 }
 
-// readAll asks every controller in rts at once.
-func (f *Front) readAll(q *req, rts []*controller.Runtime, path string) []answer {
-	out := make([]answer, len(rts))
-	var wg sync.WaitGroup
-	for i, rt := range rts {
-		wg.Go(func() { out[i] = f.readJSON(q.r.Context(), q, rt, path) })
-	}
-	wg.Wait()
-	return out
-}
-
-// failed answers when no controller gave JSON: the client's own error
-// (401, 403, 404, a malformed tree) if a controller said so, else 503.
-func failed(q *req, as []answer) {
-	for _, a := range as {
-		if a.code != 0 && a.code != http.StatusServiceUnavailable && a.code < 502 {
-			q.w.Header().Set("Content-Type", "text/html;charset=utf-8")
-			q.w.WriteHeader(a.code)
-			_, _ = q.w.Write(a.body)
-			return
+// failed is the answer when no controller gave JSON: the caller's own
+// error (401, 403, 404, a malformed tree) if a controller said so, else
+// 503.
+func failed(q *req, src source) *rendered {
+	for _, r := range src.reads {
+		if r != nil && r.Code != 0 && r.Code != http.StatusOK && r.Code != http.StatusServiceUnavailable && r.Code < 502 {
+			h := http.Header{}
+			for k, v := range r.Header {
+				if k != "X-Jenkins-Session" && k != "X-Jenkins" {
+					h[k] = v
+				}
+			}
+			return &rendered{status: r.Code, header: h, body: r.Body}
 		}
 	}
 	msg := "no Jenkins controller of cluster " + q.cluster + " answered"
-	for _, a := range as {
-		if a.err != nil {
-			msg += "; " + a.rt.Instance().Name + ": " + a.err.Error()
-		}
+	if p := src.partial(); p != "" {
+		msg += ": " + p
 	}
-	unavailable(q.w, msg)
+	return unavailableAnswer(msg)
 }
 
-func (q *req) writeMap(m map[string]any) {
+// unavailableAnswer is a 503 saying why, to come back in 5 s.
+func unavailableAnswer(msg string) *rendered {
+	return &rendered{status: http.StatusServiceUnavailable,
+		header: http.Header{"Retry-After": {"5"}, "Content-Type": textType},
+		body:   []byte("jenkinds: " + msg + "\n")}
+}
+
+// jsonAnswer encodes m.
+func jsonAnswer(m map[string]any) *rendered {
 	body, err := json.Marshal(m)
 	if err != nil {
-		serverError(q.w, err.Error())
-		return
+		return &rendered{status: http.StatusInternalServerError, header: http.Header{"Content-Type": textType}, body: []byte(err.Error())}
 	}
-	writeBody(q, body)
+	return &rendered{status: http.StatusOK, body: body}
+}
+
+// firstRead reads path from the first of rts that answers, as q's
+// caller: a controller that does not answer within the hedge deadline is
+// passed over for the next (the hedge); a controller's own refusal (401,
+// 403, 404) is the answer.
+func (f *Front) firstRead(q *req, rts []*controller.Runtime, path string) source {
+	if raw := q.r.URL.RawQuery; raw != "" {
+		path += "?" + raw
+	}
+	auth := q.r.Header.Get("Authorization")
+	var tried source
+	for _, rt := range rts {
+		r, _ := f.cat.Get(q.r.Context(), rt, q.scope, auth, path)
+		tried.reads, tried.rts = append(tried.reads, r), append(tried.rts, rt)
+		if r != nil && r.Code != http.StatusServiceUnavailable && r.Code < 500 {
+			return source{reads: []*catalog.Read{r}, rts: []*controller.Runtime{rt}, version: f.cat.Version(q.cluster)}
+		}
+	}
+	tried.version = f.cat.Version(q.cluster)
+	return tried
 }
 
 // serveJob answers /job/X/api/json: the job as a controller that has it
@@ -111,9 +103,8 @@ func (f *Front) serveJob(q *req) {
 	if !f.authenticate(q, q.job) {
 		return
 	}
-	ctx := q.r.Context()
 	info, err := q.jobInfo(q.job)
-	if errors.Is(err, dispatch.ErrUnknownJob) {
+	if errors.Is(err, catalog.ErrUnknownJob) {
 		f.next.ServeHTTP(q.w, q.r) // a folder: as any controller shows it
 		return
 	}
@@ -121,45 +112,43 @@ func (f *Front) serveJob(q *req) {
 		writeBuildError(q, err)
 		return
 	}
-	var tried []answer
-	var a answer
-	for _, rt := range f.usable(info.Controllers) {
-		if a = f.readJSON(ctx, q, rt, jenkins.JobPath(q.job)+"api/json"); a.m != nil {
-			break
-		}
-		tried = append(tried, a)
-	}
-	if a.m == nil {
-		failed(q, tried)
-		return
-	}
 	opts, ok := jsonOptions(q)
 	if !ok {
 		return
 	}
-	var ours map[string]any
-	dec := json.NewDecoder(bytes.NewReader(st.Marshal(f.jobOverlay(q, info), opts)))
-	dec.UseNumber()
-	if err := dec.Decode(&ours); err != nil {
-		serverError(q.w, err.Error())
-		return
-	}
-	for k, v := range ours {
-		if _, asked := a.m[k]; !asked || k == "_class" {
-			continue
+	src := f.firstRead(q, f.usable(info.Controllers), jenkins.JobPath(q.job)+"api/json")
+	f.serveRendered(q, src, func(ctx context.Context) *rendered {
+		r := src.reads[0]
+		if len(src.reads) != 1 || r == nil || r.Code != http.StatusOK {
+			return failed(q, src)
 		}
-		if k == "color" && a.m[k] == "disabled" {
-			continue
+		m, err := decode(src.rts[0], r, origin(q.r))
+		if err != nil {
+			return unavailableAnswer(err.Error())
 		}
-		a.m[k] = v
-	}
-	q.writeMap(a.m)
+		var ours map[string]any
+		dec := json.NewDecoder(bytes.NewReader(st.Marshal(f.jobOverlay(ctx, q, info), opts)))
+		dec.UseNumber()
+		if err := dec.Decode(&ours); err != nil {
+			return &rendered{status: http.StatusInternalServerError, header: http.Header{"Content-Type": textType}, body: []byte(err.Error())}
+		}
+		for k, v := range ours {
+			if _, asked := m[k]; !asked || k == "_class" {
+				continue
+			}
+			if k == "color" && m[k] == "disabled" {
+				continue
+			}
+			m[k] = v
+		}
+		return jsonAnswer(m)
+	})
 }
 
 // jobOverlay is what jenkinds knows better than any one controller about
 // a job; each value is computed only if the request asks for it.
-func (f *Front) jobOverlay(q *req, info dispatch.JobInfo) *st.Object {
-	ctx, v, job := q.r.Context(), f.newView(q), q.job
+func (f *Front) jobOverlay(ctx context.Context, q *req, info catalog.JobInfo) *st.Object {
+	v, job := f.newViewCtx(ctx, q), q.job
 	v.classes[job] = info.Class
 	if info.Class == "" {
 		v.classes[job] = freestyleJob
@@ -237,37 +226,41 @@ func (f *Front) jobOverlay(q *req, info dispatch.JobInfo) *st.Object {
 	)
 }
 
-// serveRoot answers /api/json: the first controller's root, with the jobs
-// of every controller of the cluster merged by name (folders too).
+// serveRoot answers /api/json (and a view's, /view/NAME/api/json): the
+// first controller's root, with the jobs of every controller of the
+// cluster merged by name (folders too).
 func (f *Front) serveRoot(q *req) {
 	if !f.authenticate(q, "") {
 		return
 	}
-	as := f.readAll(q, f.clusterControllers(q.cluster), "api/json")
-	var base map[string]any
-	for _, a := range as {
-		if a.m == nil {
-			continue
+	path := "api/json"
+	if len(q.rest) >= 3 && q.rest[0] == "view" {
+		path = "view/" + url.PathEscape(q.rest[1]) + "/api/json"
+	}
+	src := f.read(q, f.clusterControllers(q.cluster), path)
+	f.serveRendered(q, src, func(ctx context.Context) *rendered {
+		var base map[string]any
+		for _, a := range src.answers(origin(q.r)) {
+			m := a.m
+			if base == nil {
+				base = m
+				continue
+			}
+			if jobs, ok := m["jobs"].([]any); ok {
+				base["jobs"] = mergeByName(base["jobs"], jobs)
+			}
 		}
 		if base == nil {
-			base = a.m
-			continue
+			return failed(q, src)
 		}
-		if jobs, ok := a.m["jobs"].([]any); ok {
-			base["jobs"] = mergeByName(base["jobs"], jobs)
-		}
-	}
-	if base == nil {
-		failed(q, as)
-		return
-	}
-	f.recolor(q, base["jobs"], "")
-	q.writeMap(base)
+		f.recolor(ctx, q, base["jobs"], "")
+		return jsonAnswer(base)
+	})
 }
 
 // recolor sets the color of each listed job that jenkinds has builds of
 // from its history across controllers (as /job/X/api/json shows it).
-func (f *Front) recolor(q *req, list any, prefix string) {
+func (f *Front) recolor(ctx context.Context, q *req, list any, prefix string) {
 	jobs, _ := list.([]any)
 	var v *view
 	for _, x := range jobs {
@@ -277,7 +270,7 @@ func (f *Front) recolor(q *req, list any, prefix string) {
 			continue
 		}
 		if sub, ok := m["jobs"]; ok {
-			f.recolor(q, sub, prefix+name+"/")
+			f.recolor(ctx, q, sub, prefix+name+"/")
 			continue
 		}
 		c, ok := m["color"].(string)
@@ -285,9 +278,9 @@ func (f *Front) recolor(q *req, list any, prefix string) {
 			continue
 		}
 		if v == nil {
-			v = f.newView(q)
+			v = f.newViewCtx(ctx, q)
 		}
-		if recent, err := f.builds.History(q.r.Context(), q.cluster, prefix+name, 0, 1); err == nil && len(recent) > 0 {
+		if recent, err := f.builds.History(ctx, q.cluster, prefix+name, 0, 1); err == nil && len(recent) > 0 {
 			m["color"] = v.color(prefix + name)
 		}
 	}
@@ -335,46 +328,45 @@ func (f *Front) serveComputers(q *req) {
 	if !f.authenticate(q, "") {
 		return
 	}
-	as := f.readAll(q, f.clusterControllers(q.cluster), "computer/api/json")
-	var base map[string]any
-	seen := map[string]bool{}
-	var busy, total int64
-	for _, a := range as {
-		if a.m == nil {
-			continue
-		}
-		nodes, _ := a.m["computer"].([]any)
-		for _, x := range nodes {
-			if m, ok := x.(map[string]any); ok {
-				if name, ok := m["displayName"].(string); ok {
-					if seen[name] {
-						m["displayName"] = name + " on " + a.rt.Instance().Name
+	src := f.read(q, f.clusterControllers(q.cluster), "computer/api/json")
+	f.serveRendered(q, src, func(context.Context) *rendered {
+		var base map[string]any
+		seen := map[string]bool{}
+		var busy, total int64
+		for _, a := range src.answers(origin(q.r)) {
+			i, m := a.i, a.m
+			nodes, _ := m["computer"].([]any)
+			for _, x := range nodes {
+				if n, ok := x.(map[string]any); ok {
+					if name, ok := n["displayName"].(string); ok {
+						if seen[name] {
+							n["displayName"] = name + " on " + src.rts[i].Name()
+						}
+						seen[name] = true
 					}
-					seen[name] = true
 				}
 			}
+			busy += number(m["busyExecutors"])
+			total += number(m["totalExecutors"])
+			if base == nil {
+				base = m
+				continue
+			}
+			if list, ok := base["computer"].([]any); ok {
+				base["computer"] = append(list, nodes...)
+			}
 		}
-		busy += number(a.m["busyExecutors"])
-		total += number(a.m["totalExecutors"])
 		if base == nil {
-			base = a.m
-			continue
+			return failed(q, src)
 		}
-		if list, ok := base["computer"].([]any); ok {
-			base["computer"] = append(list, nodes...)
+		if _, ok := base["busyExecutors"]; ok {
+			base["busyExecutors"] = busy
 		}
-	}
-	if base == nil {
-		failed(q, as)
-		return
-	}
-	if _, ok := base["busyExecutors"]; ok {
-		base["busyExecutors"] = busy
-	}
-	if _, ok := base["totalExecutors"]; ok {
-		base["totalExecutors"] = total
-	}
-	q.writeMap(base)
+		if _, ok := base["totalExecutors"]; ok {
+			base["totalExecutors"] = total
+		}
+		return jsonAnswer(base)
+	})
 }
 
 func number(x any) int64 {

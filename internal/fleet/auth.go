@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
@@ -76,7 +77,7 @@ func (f *Front) authenticate(q *req, job string) bool {
 	if header == "" {
 		// Only remote triggers come here without credentials, and they are
 		// checked against the job's token, never as jenkinds.
-		failure(q.w, http.StatusForbidden, "Authentication required")
+		jenkins.Failure(q.w, http.StatusForbidden, "Authentication required")
 		return false
 	}
 	cred := sha256.Sum256([]byte(header))
@@ -116,8 +117,10 @@ func (f *Front) mayRead(q *req, job string) bool {
 }
 
 // verdictOf answers k from the cache or asks a controller (of ids, else of
-// the cluster) with the caller's credentials; an error when none could
-// answer.
+// the cluster) with the caller's credentials, through the catalog: each
+// controller is waited for at most the hedge deadline before the next is
+// asked, so a frozen controller delays a caller's first request by the
+// hedge deadline, not a timeout. An error when none could answer.
 func (f *Front) verdictOf(q *req, k authKey, path string, ids []int64) (verdict, error) {
 	now := f.now()
 	if v, ok := f.auth.get(k, now); ok {
@@ -130,8 +133,10 @@ func (f *Front) verdictOf(q *req, k authKey, path string, ids []int64) (verdict,
 		rts = f.clusterControllers(q.cluster)
 	}
 	err := errors.New("none is available")
+	auth := q.r.Header.Get("Authorization")
 	for _, rt := range rts {
-		v, aerr := f.ask(q.r.Context(), rt, path, q.r.Header.Get("Authorization"))
+		r, _ := f.cat.Get(q.r.Context(), rt, q.scope, auth, path)
+		v, aerr := verdictFrom(rt, r, path)
 		if aerr != nil {
 			err = aerr
 			continue
@@ -150,7 +155,7 @@ func (f *Front) verdictOf(q *req, k authKey, path string, ids []int64) (verdict,
 func (f *Front) check(q *req, k authKey, path string, ids []int64) (verdict, bool) {
 	v, err := f.verdictOf(q, k, path, ids)
 	if err != nil {
-		unavailable(q.w, "no Jenkins controller of cluster "+q.cluster+" can check your credentials now: "+err.Error())
+		jenkins.ServiceUnavailable(q.w, "no Jenkins controller of cluster "+q.cluster+" can check your credentials now: "+err.Error(), retryAfter)
 		return v, false
 	}
 	if v.status == http.StatusOK {
@@ -160,7 +165,7 @@ func (f *Front) check(q *req, k authKey, path string, ids []int64) (verdict, boo
 		q.w.Header().Set("WWW-Authenticate", v.wwwAuth)
 	}
 	if v.status == http.StatusNotFound {
-		notFound(q.w)
+		jenkins.NotFound(q.w)
 		return v, false
 	}
 	q.w.Header().Set("Content-Type", "text/html;charset=utf-8")
@@ -169,31 +174,28 @@ func (f *Front) check(q *req, k authKey, path string, ids []int64) (verdict, boo
 	return v, false
 }
 
-// ask sends GET path to rt with the caller's Authorization header.
-func (f *Front) ask(ctx context.Context, rt *controller.Runtime, path, auth string) (verdict, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
-	defer cancel()
-	res, err := f.fetch(ctx, rt, http.MethodGet, path, auth)
-	if err != nil {
-		return verdict{}, err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	if err != nil {
-		return verdict{}, err
-	}
-	v := verdict{status: res.StatusCode, wwwAuth: res.Header.Get("WWW-Authenticate")}
+// verdictFrom reads what a controller's answer to path says of the
+// caller: 200 with the user, or the status, headers and body to pass on
+// (401, 403, 404); an error when it gave no such answer.
+func verdictFrom(rt *controller.Runtime, r *catalog.Read, path string) (verdict, error) {
 	switch {
-	case res.StatusCode == http.StatusOK:
+	case r == nil:
+		return verdict{}, fmt.Errorf("%s did not answer in time", rt.Name())
+	case r.Err != nil:
+		return verdict{}, r.Err
+	}
+	v := verdict{status: r.Code, wwwAuth: r.Header.Get("WWW-Authenticate")}
+	switch r.Code {
+	case http.StatusOK:
 		var me struct {
 			ID string `json:"id"`
 		}
-		_ = json.Unmarshal(body, &me) // the job check has no id
+		_ = json.Unmarshal(r.Body, &me) // the job check has no id
 		v.user = me.ID
-	case res.StatusCode == http.StatusUnauthorized, res.StatusCode == http.StatusForbidden, res.StatusCode == http.StatusNotFound:
-		v.body = body
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		v.body = r.Body
 	default:
-		return verdict{}, &jenkins.StatusError{Code: res.StatusCode, Method: http.MethodGet, URL: rt.Instance().Name + "/" + path}
+		return verdict{}, &jenkins.StatusError{Code: r.Code, Method: http.MethodGet, URL: rt.Name() + "/" + path}
 	}
 	return v, nil
 }
@@ -206,49 +208,34 @@ var errNoCredentials = errors.New("jenkinds: no credentials to ask a controller 
 
 // fetch sends method path (relative to the controller's URL, with its
 // query) to rt with the caller's Authorization header auth, or with the
-// controller's API token when auth is asJenkinds. An empty auth is refused:
-// a caller without credentials is never served as jenkinds.
+// controller's API token when auth is asJenkinds, through the
+// controller's own client (counted on its live record). An empty auth is
+// refused: a caller without credentials is never served as jenkinds. The
+// answer comes whatever its status; the caller closes its body.
 func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path, auth string) (*http.Response, error) {
 	if auth == "" {
 		return nil, errNoCredentials
 	}
-	inst := rt.Instance()
-	base := inst.URL
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
+	c := rt.Client()
+	if c == nil {
+		return nil, fmt.Errorf("controller %s has no usable URL", rt.Name())
+	}
+	if auth != asJenkinds {
+		c = c.As(auth)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(f.closing, cancel) // Close ends it too
-	hr, err := http.NewRequestWithContext(ctx, method, base+strings.TrimPrefix(path, "/"), nil)
+	res, err := c.Stream(ctx, method, path, nil, "")
 	if err != nil {
 		stop()
 		cancel()
 		return nil, err
 	}
-	if auth != asJenkinds {
-		hr.Header.Set("Authorization", auth)
-	} else if tok := rt.Token(); tok != "" {
-		hr.SetBasicAuth(inst.Username, tok)
-	}
-	acquired := rt.Acquire() // jenkinds' own load on the controller, as the proxy counts it
-	release := func() {
-		acquired()
-		stop()
-		cancel()
-	}
-	res, err := f.hc.Do(hr)
-	if err != nil {
-		release()
-		return nil, err
-	}
-	if v := res.Header.Get("X-Jenkins"); v != "" {
-		f.version.Store(v)
-	}
-	res.Body = &releasingBody{ReadCloser: res.Body, release: release}
+	res.Body = &releasingBody{ReadCloser: res.Body, release: func() { stop(); cancel() }}
 	return res, nil
 }
 
-// releasingBody ends a request's in-flight count when its body is closed.
+// releasingBody ends a request's context when its body is closed.
 type releasingBody struct {
 	io.ReadCloser
 	once    sync.Once

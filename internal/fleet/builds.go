@@ -5,14 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
+	st "github.com/jenkinds/jenkinds/internal/stapler"
 )
 
 // serveBuildResource answers /job/X/<n or permalink>/… in the global
@@ -34,7 +35,7 @@ func (f *Front) serveBuildResource(q *req) {
 		}
 	}
 	if n <= 0 {
-		notFound(q.w)
+		jenkins.NotFound(q.w)
 		return
 	}
 	b, err := f.builds.GetByNumber(ctx, q.cluster, q.job, n)
@@ -42,16 +43,22 @@ func (f *Front) serveBuildResource(q *req) {
 		writeBuildError(q, err)
 		return
 	}
-	m := q.r.Method
-	get := m == http.MethodGet || m == http.MethodHead
+	// Actions match on their name whatever follows and whatever the
+	// method (docs/stapler-dispatch.md §2, §3).
+	if h, _ := api(tail, func(q *req) { f.serveBuildJSON(q, b) }); h != nil {
+		h(q)
+		return
+	}
 	switch {
-	case len(tail) == 2 && tail[0] == "api" && tail[1] == "json" && get:
-		f.serveBuildJSON(q, b)
-	case len(tail) == 1 && tail[0] == "consoleText" && get:
+	case (len(tail) == 0 || len(tail) == 1 && (tail[0] == "api" || tail[0] == "logText")) && !q.path.Slash:
+		// Stapler's directory redirect, answered here: the controller's
+		// would carry its own build number.
+		jenkins.AddSlash(q.w, q.r, q.path.Canonical())
+	case at(tail, "consoleText"):
 		f.serveConsole(q, b)
-	case len(tail) == 2 && tail[0] == "logText" && (tail[1] == "progressiveText" || tail[1] == "progressiveHtml"):
+	case at(tail, "logText", "progressiveText"), at(tail, "logText", "progressiveHtml"):
 		f.serveProgressive(q, b, tail[1] == "progressiveHtml")
-	case len(tail) == 1 && (tail[0] == "stop" || tail[0] == "term" || tail[0] == "kill"):
+	case at(tail, "stop"), at(tail, "term"), at(tail, "kill"):
 		f.serveStop(q, b)
 	default:
 		f.proxyToBuild(q, b, tail)
@@ -67,38 +74,41 @@ func counted(b dispatch.Build) (dispatch.Attempt, bool) {
 
 // serveBuildJSON answers /job/X/N/api/json from the controller that ran
 // the build, with its ids rewritten to the front door's; from jenkinds'
-// record when that controller cannot answer.
+// record when that controller cannot answer within the hedge deadline
+// (X-Jenkinds-Partial says so) or lost the build.
 func (f *Front) serveBuildJSON(q *req, b dispatch.Build) {
-	v := f.newView(q)
 	a, ok := counted(b)
+	var src source
+	var rt *controller.Runtime
 	if ok {
-		if rt := f.pool.Get(a.ControllerID); rt != nil && len(f.usable([]int64{a.ControllerID})) == 1 {
-			path := jenkins.JobPath(b.Job) + strconv.FormatInt(a.BackendNumber, 10) + "/api/json"
-			if raw := q.r.URL.RawQuery; raw != "" {
-				path += "?" + raw
-			}
-			ctx, cancel := context.WithTimeout(q.r.Context(), f.cfg.RequestTimeout)
-			defer cancel()
-			res, err := f.fetch(ctx, rt, http.MethodGet, path, q.r.Header.Get("Authorization"))
-			if err == nil {
-				defer res.Body.Close()
-				body, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
-				switch {
-				case err != nil:
-				case res.StatusCode == http.StatusOK:
-					if out, err := rewriteBuild(body, b, a, rt.Instance().URL, v); err == nil {
-						writeBody(q, out)
-						return
-					}
-				case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden ||
-					res.StatusCode == http.StatusInternalServerError: // a malformed tree is the client's
-					copyAnswer(q.w, res, body)
-					return
-				}
-			}
+		if rts := f.usable([]int64{a.ControllerID}); len(rts) == 1 {
+			rt = rts[0]
+			src = f.firstRead(q, rts, jenkins.JobPath(b.Job)+strconv.FormatInt(a.BackendNumber, 10)+"/api/json")
 		}
 	}
-	writeJSON(q, v.build(b)) // the controller is gone, down, or lost the build
+	src.version = f.cat.Version(q.cluster)
+	opts, optsOK := jsonOptions(q)
+	if !optsOK {
+		return
+	}
+	f.serveRendered(q, src, func(ctx context.Context) *rendered {
+		v := f.newViewCtx(ctx, q)
+		if len(src.reads) == 1 && src.reads[0] != nil {
+			r := src.reads[0]
+			switch {
+			case r.Code == http.StatusOK:
+				if out, err := rewriteBuild(r.Body, b, a, rt.Instance().URL, v); err == nil {
+					return &rendered{status: http.StatusOK, body: out}
+				}
+			case r.Code == http.StatusUnauthorized || r.Code == http.StatusForbidden ||
+				r.Code == http.StatusInternalServerError: // a malformed tree is the client's
+				return failed(q, src)
+			}
+		}
+		// The controller is gone, down, silent or lost the build: jenkinds'
+		// record.
+		return &rendered{status: http.StatusOK, body: st.Marshal(v.build(b), opts)}
+	})
 }
 
 // copyAnswer passes a controller's answer on.
@@ -193,7 +203,7 @@ func (f *Front) serveConsole(q *req, b dispatch.Build) {
 // X-Text-Size and, while the build is not over, X-More-Data: true.
 func (f *Front) serveProgressive(q *req, b dispatch.Build, asHTML bool) {
 	if err := q.r.ParseForm(); err != nil {
-		failure(q.w, http.StatusBadRequest, err.Error())
+		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
 	start, _ := strconv.ParseInt(q.r.Form.Get("start"), 10, 64)
@@ -218,7 +228,7 @@ func (f *Front) serveProgressive(q *req, b dispatch.Build, asHTML bool) {
 // will not place the build again), then redirects as Jenkins does.
 func (f *Front) serveStop(q *req, b dispatch.Build) {
 	if q.r.Method != http.MethodPost {
-		requirePOST(q.w)
+		jenkins.RequirePOST(q.w)
 		return
 	}
 	if _, err := f.builds.Stop(q.r.Context(), b.ID); err != nil && !errors.Is(err, dispatch.ErrFinished) {
@@ -238,7 +248,7 @@ func (f *Front) serveStop(q *req, b dispatch.Build) {
 func (f *Front) proxyToBuild(q *req, b dispatch.Build, tail []string) {
 	a, ok := counted(b)
 	if !ok {
-		notFound(q.w)
+		jenkins.NotFound(q.w)
 		return
 	}
 	f.proxyTo(q, a.ControllerID, "/"+jenkins.JobPath(b.Job)+strconv.FormatInt(a.BackendNumber, 10)+"/", tail)
@@ -260,7 +270,7 @@ func (f *Front) proxyTo(q *req, id int64, prefix string, tail []string) {
 	}
 	u, err := url.Parse(p.String())
 	if err != nil {
-		notFound(q.w)
+		jenkins.NotFound(q.w)
 		return
 	}
 	r2 := q.r.Clone(q.r.Context())

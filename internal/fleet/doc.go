@@ -30,6 +30,14 @@
 //     /job/X/config.xml and /job/X/doDelete (and DELETE /job/X/) write to
 //     every controller of the cluster (package jobsync).
 //
+// Paths are read as Jenkins' Stapler reads them (docs/stapler-dispatch.md):
+// empty and dot segments do not count, each segment is decoded on its own,
+// an action (build, cancelItem, consoleText, api/json, …) is matched on its
+// name whatever follows it, and a ';' in the path is 400. So no spelling of
+// a path that Jenkins would send to one of these answers reaches a single
+// controller, which would answer in its own numbering or start a direct
+// build.
+//
 // # Who is served here
 //
 // Requests that carry an Authorization header (API clients: python-jenkins,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 	"github.com/jenkinds/jenkinds/internal/server/servertest"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // fleetSim is a cluster of three controllers with the demo jobs.
@@ -59,14 +60,14 @@ type queueItem struct {
 func waitForNumber(t *testing.T, s *servertest.Server, id int64) int64 {
 	t.Helper()
 	var n int64
-	servertest.Eventually(t, 20*time.Second, "queue item "+strconv.FormatInt(id, 10)+" to start", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		var it queueItem
 		getJSON(t, s, "/queue/item/"+strconv.FormatInt(id, 10)+"/api/json", &it)
 		if it.Executable != nil {
 			n = it.Executable.Number
 		}
 		return n > 0
-	})
+	}, testkit.Sayf("queue item %d to start", id))
 	return n
 }
 
@@ -83,10 +84,10 @@ type buildInfo struct {
 func waitForResult(t *testing.T, s *servertest.Server, job string, n int64) buildInfo {
 	t.Helper()
 	var b buildInfo
-	servertest.Eventually(t, 20*time.Second, job+" #"+strconv.FormatInt(n, 10)+" to end", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		getJSON(t, s, "/job/"+job+"/"+strconv.FormatInt(n, 10)+"/api/json", &b)
 		return !b.Building && b.Result != nil
-	})
+	}, testkit.Sayf("%s #%d to end", job, n))
 	return b
 }
 

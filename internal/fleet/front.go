@@ -4,16 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
@@ -29,13 +28,10 @@ type Builds interface {
 	Cancel(ctx context.Context, id int64) (dispatch.Build, error)
 	Stop(ctx context.Context, id int64) (dispatch.Build, error)
 	Log(ctx context.Context, id int64, start int64) ([]byte, int64, bool, error)
-	Job(ctx context.Context, cluster, job string) (dispatch.JobInfo, error)
 	History(ctx context.Context, cluster, job string, before int64, limit int) ([]dispatch.Build, error)
 	Waiting(ctx context.Context, cluster, job string, limit int) ([]dispatch.Build, error)
 	Permalink(ctx context.Context, cluster, job, name string) (int64, error)
 	NextNumber(ctx context.Context, cluster, job string) (int64, error)
-	// JobsChanged says jobs of cluster were written through the front door.
-	JobsChanged(cluster string)
 }
 
 var _ Builds = (*dispatch.Service)(nil)
@@ -77,6 +73,9 @@ func (c Config) withDefaults() Config {
 type Options struct {
 	Config Config
 	Builds Builds
+	// Catalog is the read model of the controllers: their jobs, and the
+	// answers they gave, served without waiting on them.
+	Catalog *catalog.Catalog
 	// Jobs writes job definitions; nil proxies createItem, config.xml and
 	// doDelete to one controller like any request.
 	Jobs JobWriter
@@ -89,28 +88,26 @@ type Options struct {
 	Pin func(r *http.Request, id int64) *http.Request
 	// AgentOwner names the controller an agent belongs to (nil: none known).
 	AgentOwner func(cluster, agent string) (int64, bool)
-	// Client talks to controllers; nil is a default client.
-	Client *http.Client
-	Log    *slog.Logger
-	Now    func() time.Time
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // Front is the front door's Jenkins API.
 type Front struct {
 	cfg        Config
 	builds     Builds
+	cat        *catalog.Catalog
+	renders    renders
 	jobs       JobWriter
 	pool       *controller.Pool
 	next       http.Handler
 	clusterFor func(string) string
 	pin        func(*http.Request, int64) *http.Request
-	hc         *http.Client
 	log        *slog.Logger
 	now        func() time.Time
 	auth       authCache
 	tokens     tokenCache
-	version    atomic.Value // string: the newest X-Jenkins a controller sent
-	session    string       // X-Jenkins-Session of the front door's own answers
+	session    string // X-Jenkins-Session of the front door's own answers
 	agentOwner func(cluster, agent string) (int64, bool)
 
 	closing context.Context // cancelled by Close: requests to controllers end
@@ -120,18 +117,12 @@ type Front struct {
 // New returns the front door's Jenkins API over o.Next.
 func New(o Options) *Front {
 	f := &Front{
-		cfg: o.Config.withDefaults(), builds: o.Builds, jobs: o.Jobs, pool: o.Pool, next: o.Next,
-		clusterFor: o.ClusterFor, pin: o.Pin, hc: o.Client, log: o.Log, now: o.Now, agentOwner: o.AgentOwner,
+		cfg: o.Config.withDefaults(), builds: o.Builds, cat: o.Catalog, jobs: o.Jobs, pool: o.Pool, next: o.Next,
+		clusterFor: o.ClusterFor, pin: o.Pin, log: o.Log, now: o.Now, agentOwner: o.AgentOwner,
 	}
 	var sess [4]byte
 	_, _ = rand.Read(sess[:])
 	f.session = hex.EncodeToString(sess[:])
-	if f.hc == nil {
-		f.hc = &http.Client{}
-	}
-	own := *f.hc
-	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	f.hc = &own
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,26 +148,28 @@ type req struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	cluster string
-	job     string   // full name, "" for root resources
-	rest    []string // path segments after the job (or from the root)
-	user    string   // the authenticated caller
-	remote  string   // the address of a remote trigger (?token=)
+	job     string        // full name, "" for root resources
+	rest    []string      // path segments after the job (or from the root)
+	user    string        // the authenticated caller
+	scope   catalog.Scope // whose eyes the caller reads with: its credentials, hashed
+	remote  string        // the address of a remote trigger (?token=)
 	front   *Front
+	path    stapler.Path // as Stapler reads it
 
-	jobs map[string]jobLookup // what the build inventory said of a job, per request
+	jobs map[string]jobLookup // what the catalog said of a job, per request
 }
 
 type jobLookup struct {
-	info dispatch.JobInfo
+	info catalog.JobInfo
 	err  error
 }
 
-// jobInfo asks the build inventory about job once per request.
-func (q *req) jobInfo(job string) (dispatch.JobInfo, error) {
+// jobInfo asks the catalog about job once per request.
+func (q *req) jobInfo(job string) (catalog.JobInfo, error) {
 	if l, ok := q.jobs[job]; ok {
 		return l.info, l.err
 	}
-	info, err := q.front.builds.Job(q.r.Context(), q.cluster, job)
+	info, err := q.front.cat.Job(q.r.Context(), q.cluster, job)
 	if q.jobs == nil {
 		q.jobs = map[string]jobLookup{}
 	}
@@ -185,20 +178,35 @@ func (q *req) jobInfo(job string) (dispatch.JobInfo, error) {
 }
 
 // ServeHTTP answers the fleet-wide part of the Jenkins API and proxies the
-// rest.
+// rest. Paths are read as Stapler reads them (docs/stapler-dispatch.md):
+// canonical, decoded token by token, actions matched on their name whatever
+// follows it.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if jenkins.RejectSemicolon(w, r) { // as every controller would
+		return
+	}
 	if !fleetPath(r.URL.Path) || r.Header.Get("Authorization") == "" && !remoteTriggerPath(r) {
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	segs, ok := segments(r.URL)
-	if !ok {
+	p, err := stapler.ParsePath(r.URL.EscapedPath())
+	if err != nil {
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	q := &req{w: w, r: r, cluster: f.clusterFor(r.Host), front: f}
+	q := &req{w: w, r: r, cluster: f.clusterFor(r.Host), front: f, path: p}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		q.scope = catalog.ScopeOf(auth)
+	}
+	segs := p.Tokens
 	var parts []string
 	for len(segs) >= 2 && segs[0] == "job" {
+		if strings.Contains(segs[1], "/") {
+			// "%2F" in a name: no item is called that, the controllers
+			// answer 404; it must not read as a folder path here.
+			f.next.ServeHTTP(w, r)
+			return
+		}
 		parts = append(parts, segs[1])
 		segs = segs[2:]
 	}
@@ -207,7 +215,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Without credentials only a remote trigger is answered here (it is
 		// checked against the job's token); anything else is the
 		// controllers' to refuse.
-		if q.job != "" && len(segs) == 1 && (segs[0] == "build" || segs[0] == "buildWithParameters") {
+		if q.job != "" && (at(segs, "build") || at(segs, "buildWithParameters")) {
 			f.serveTrigger(q)
 			return
 		}
@@ -221,97 +229,126 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(w, r)
 }
 
-// fleetPath is a cheap first look: could this path be ours?
+// fleetPath is a cheap first look at the decoded path: could it be ours?
+// Leading empty segments do not count ("//job/x" is /job/x to Stapler).
 func fleetPath(p string) bool {
-	switch {
-	case strings.HasPrefix(p, "/job/"), strings.HasPrefix(p, "/queue/"), strings.HasPrefix(p, "/computer/"),
-		p == "/api/json", p == "/api/json/", strings.HasPrefix(p, "/createItem"):
+	first, _, _ := strings.Cut(strings.TrimLeft(p, "/"), "/")
+	switch first {
+	case "job", "queue", "computer", "view", "api", "createItem", ".", "..":
 		return true
 	}
 	return false
 }
 
-// remoteTriggerPath: a trigger with ?token= and no credentials.
+// remoteTriggerPath: a trigger with ?token= and no credentials; build and
+// buildWithParameters are actions, so anything may follow them.
 func remoteTriggerPath(r *http.Request) bool {
-	return (strings.HasSuffix(r.URL.Path, "/build") || strings.HasSuffix(r.URL.Path, "/buildWithParameters") ||
-		strings.HasSuffix(r.URL.Path, "/build/") || strings.HasSuffix(r.URL.Path, "/buildWithParameters/")) &&
-		strings.Contains(r.URL.RawQuery, "token=")
-}
-
-// segments splits the escaped path into unescaped segments, dropping empty
-// ones (clients send "//" and trailing slashes).
-func segments(u *url.URL) ([]string, bool) {
-	raw := strings.Split(u.EscapedPath(), "/")
-	out := raw[:0]
-	for _, s := range raw {
-		if s == "" {
-			continue
-		}
-		v, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, false
-		}
-		out = append(out, v)
+	if !strings.Contains(r.URL.RawQuery, "token=") {
+		return false
 	}
-	return out, true
+	for s := range strings.SplitSeq(r.URL.Path, "/") {
+		if s == "build" || s == "buildWithParameters" {
+			return true
+		}
+	}
+	return false
 }
 
 type handler func(*req)
 
+// at reports whether rest starts with names: Stapler calls an action
+// (doXyz) whatever follows its name, so actions match on a prefix.
+func at(rest []string, names ...string) bool {
+	if len(rest) < len(names) {
+		return false
+	}
+	for i, n := range names {
+		if rest[i] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// api routes <object>/api/…, rest starting at "api" (ok is false
+// otherwise). api/json, whatever follows it and whatever the method, is
+// Api.doJson: serve. api/xml, api/python and api/schema are 404 here: the
+// front door renders JSON only, and a controller would answer them with
+// its own numbers and its own jobs. The API's page (api, api/) is nil, the
+// proxy's.
+func api(rest []string, serve handler) (h handler, ok bool) {
+	if !at(rest, "api") {
+		return nil, false
+	}
+	switch {
+	case len(rest) == 1:
+		return nil, true
+	case rest[1] == "json":
+		return serve, true
+	case rest[1] == "xml", rest[1] == "python", rest[1] == "schema":
+		return func(q *req) { jenkins.NotFound(q.w) }, true
+	}
+	return nil, true
+}
+
 // route picks the handler for q, nil when the request is proxied.
 func (f *Front) route(q *req) handler {
 	m, rest := q.r.Method, q.rest
-	get := m == http.MethodGet || m == http.MethodHead
-	is := func(want ...string) bool {
-		if len(rest) != len(want) {
-			return false
-		}
-		for i := range want {
-			if rest[i] != want[i] {
-				return false
-			}
-		}
-		return true
-	}
+	post := m == http.MethodPost
 	if q.job == "" {
 		switch {
-		case len(rest) >= 2 && rest[0] == "computer" && rest[1] != "api":
+		case at(rest, "api"):
+			h, _ := api(rest, f.serveRoot)
+			return h
+		case at(rest, "computer", "api"):
+			h, _ := api(rest[1:], f.serveComputers)
+			return h
+		case at(rest, "computer") && len(rest) >= 2:
 			return f.computerRoute(q)
-		case is("api", "json") && get:
-			return f.serveRoot
-		case is("computer", "api", "json") && get:
-			return f.serveComputers
-		case is("queue", "api", "json") && get:
-			return f.serveQueue
-		case is("queue", "cancelItem"):
+		case at(rest, "view") && len(rest) >= 3 && rest[2] == "api":
+			h, _ := api(rest[2:], f.serveRoot) // a view's jobs, merged as the root's
+			return h
+		case at(rest, "queue", "api"):
+			h, _ := api(rest[1:], f.serveQueue)
+			return h
+		case at(rest, "queue", "cancelItem"):
 			return f.serveCancelItem
-		case len(rest) >= 3 && rest[0] == "queue" && rest[1] == "item":
+		case at(rest, "queue", "item") && len(rest) >= 3:
 			return f.queueItemRoute(q)
-		case is("createItem") && m == http.MethodPost && f.jobs != nil:
+		case at(rest, "createItem") && post && f.jobs != nil:
 			return f.serveCreateItem
 		}
 		return nil
 	}
 	switch {
-	case is("build") || is("buildWithParameters"):
+	case at(rest, "build") || at(rest, "buildWithParameters"):
+		// Only a POST, or a ?token= trigger, can start a build; any other
+		// request is answered by a controller as Jenkins would (the
+		// parameters form, 405, 409).
+		if !post && m != http.MethodPut && m != http.MethodPatch && !q.r.URL.Query().Has("token") {
+			return nil
+		}
 		return f.serveTrigger
-	case is("api", "json") && get:
-		return f.serveJob
-	case is("createItem") && m == http.MethodPost && f.jobs != nil:
+	case at(rest, "api"):
+		h, _ := api(rest, f.serveJob)
+		return h
+	case at(rest, "createItem") && post && f.jobs != nil:
 		return f.serveCreateItem
-	case is("config.xml") && (m == http.MethodPost || get) && f.jobs != nil:
+	case at(rest, "config.xml") && (post || m == http.MethodGet) && f.jobs != nil:
+		// HEAD and other methods are the controllers' 400.
 		return func(q *req) {
 			if f.authenticate(q, q.job) {
 				f.jobs.ServeConfigXML(f.changes(q), q.r, q.cluster, q.job)
 			}
 		}
-	case (is("doDelete") && m == http.MethodPost || len(rest) == 0 && m == http.MethodDelete) && f.jobs != nil:
+	case (at(rest, "doDelete") && post || len(rest) == 0 && q.path.Slash && m == http.MethodDelete) && f.jobs != nil:
+		// DELETE /job/X without the slash is the controllers' 302 first.
 		return func(q *req) {
 			if f.authenticate(q, q.job) {
 				f.jobs.ServeDelete(f.changes(q), q.r, q.cluster, q.job)
 			}
 		}
-	case len(rest) >= 1 && (isNumber(rest[0]) || dispatch.IsPermalink(rest[0])):
+	case len(rest) >= 1 && (isNumber(rest[0]) || rest[0] == "firstBuild" || dispatch.IsPermalink(rest[0])):
 		return f.serveBuildResource
 	}
 	return nil
@@ -335,9 +372,18 @@ func (f *Front) computerRoute(q *req) handler {
 	if id == 0 {
 		return nil
 	}
-	return func(q *req) { f.proxyTo(q, id, "/computer/"+url.PathEscape(name)+"/", q.rest[2:]) }
+	return func(q *req) {
+		if len(q.rest) == 2 && !q.path.Slash {
+			jenkins.AddSlash(q.w, q.r, q.path.Canonical())
+			return
+		}
+		f.proxyTo(q, id, "/computer/"+url.PathEscape(name)+"/", q.rest[2:])
+	}
 }
 
+// queueItemRoute routes /queue/item/N/…: Queue.getItem(long), then the
+// item's doIndex, api and cancelQueue, whatever the method. An id that is
+// not a positive number is the controllers' (a 500 or a 404 there).
 func (f *Front) queueItemRoute(q *req) handler {
 	rest := q.rest
 	id, err := strconv.ParseInt(rest[2], 10, 64)
@@ -345,14 +391,26 @@ func (f *Front) queueItemRoute(q *req) handler {
 		return nil
 	}
 	tail := rest[3:]
-	get := q.r.Method == http.MethodGet || q.r.Method == http.MethodHead
 	switch {
-	case len(tail) == 2 && tail[0] == "api" && tail[1] == "json" && get:
-		return func(q *req) { f.serveQueueItem(q, id) }
-	case len(tail) == 0 && get:
+	case len(tail) == 0 && !q.path.Slash:
+		return func(q *req) {
+			if _, ok := f.item(q, id); ok {
+				jenkins.AddSlash(q.w, q.r, q.path.Canonical())
+			}
+		}
+	case len(tail) == 0, at(tail, "index"):
 		return func(q *req) { f.serveQueueItemPage(q, id) }
-	case len(tail) == 1 && tail[0] == "cancelQueue" && q.r.Method == http.MethodPost:
-		return func(q *req) { f.serveCancelQueue(q, id) }
+	case at(tail, "api"):
+		h, _ := api(tail, func(q *req) { f.serveQueueItem(q, id) })
+		return h
+	case at(tail, "cancelQueue"):
+		return func(q *req) {
+			if q.r.Method == http.MethodPost {
+				f.serveCancelQueue(q, id)
+			} else if _, ok := f.item(q, id); ok {
+				jenkins.RequirePOST(q.w)
+			}
+		}
 	}
 	return nil
 }
@@ -369,7 +427,7 @@ func (f *Front) changes(q *req) http.ResponseWriter {
 	if q.r.Method == http.MethodGet || q.r.Method == http.MethodHead {
 		return q.w
 	}
-	return &jobWrite{ResponseWriter: q.w, done: func() { f.builds.JobsChanged(q.cluster) }}
+	return &jobWrite{ResponseWriter: q.w, done: func() { f.cat.JobsChanged(q.cluster) }}
 }
 
 type jobWrite struct {
@@ -395,7 +453,10 @@ func (w *jobWrite) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// isNumber reports whether s is a build number as Job.getDynamic reads it
+// (Integer.parseInt: digits, a leading '+' allowed).
 func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
 	if s == "" || len(s) > 18 {
 		return false
 	}
@@ -447,6 +508,9 @@ var (
 	textType = []string{"text/plain;charset=utf-8"}
 )
 
+// retryAfter is the Retry-After of the front door's own 503s.
+const retryAfter = 5 * time.Second
+
 // jsonOptions reads tree=, depth= and pretty as Stapler does; a malformed
 // tree is a 500, as on Jenkins.
 func jsonOptions(q *req) (stapler.Options, bool) {
@@ -455,14 +519,14 @@ func jsonOptions(q *req) (stapler.Options, bool) {
 	if v.Has("tree") {
 		t, err := stapler.ParseTree(v.Get("tree"))
 		if err != nil {
-			serverError(q.w, err.Error())
+			jenkins.ServerError(q.w, err.Error())
 			return opts, false
 		}
 		opts.Tree = t
 	} else if d := v.Get("depth"); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil {
-			serverError(q.w, "Depth parameter must be a number")
+			jenkins.ServerError(q.w, "Depth parameter must be a number")
 			return opts, false
 		}
 		opts.Depth = n
@@ -484,7 +548,7 @@ func writeBody(q *req, body []byte) {
 	h["Content-Type"] = jsonType
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "deny")
-	if v, ok := q.front.version.Load().(string); ok {
+	if v := q.front.jenkinsVersion(q.cluster); v != "" {
 		h.Set("X-Jenkins", v)
 	}
 	h.Set("X-Jenkins-Session", q.front.session)
@@ -495,37 +559,13 @@ func writeBody(q *req, body []byte) {
 	_, _ = q.w.Write(body)
 }
 
-func page(w http.ResponseWriter, status int, title, bodyHTML string) {
-	w.Header().Set("Content-Type", "text/html;charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte("<!DOCTYPE html><html><head><title>" + html.EscapeString(title) + " [Jenkins]</title></head><body>" + bodyHTML + "</body></html>\n"))
-}
-
-func notFound(w http.ResponseWriter) {
-	page(w, http.StatusNotFound, "Not Found", "<h2>Not Found</h2><p>This page may not exist, or you may not have permission to see it.</p>")
-}
-
-// failure is Jenkins' hudson.model.Failure: the message in X-Error and on
-// a page.
-func failure(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("X-Error", jenkins.HeaderSafe(msg))
-	page(w, status, "Error", "<h1>Error</h1><p>"+html.EscapeString(msg)+"</p>")
-}
-
-func serverError(w http.ResponseWriter, msg string) {
-	page(w, http.StatusInternalServerError, "Oops!", "<h2>A problem occurred while processing the request</h2><pre>"+html.EscapeString(msg)+"</pre>")
-}
-
-// unavailable answers 503 when no controller can serve what is asked.
-func unavailable(w http.ResponseWriter, msg string) {
-	w.Header().Set("Retry-After", "5")
-	w.Header()["Content-Type"] = textType
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte("jenkinds: " + msg + "\n"))
-}
-
-// requirePOST answers 405 as Stapler's @RequirePOST does.
-func requirePOST(w http.ResponseWriter) {
-	w.Header().Set("Allow", "POST")
-	page(w, http.StatusMethodNotAllowed, "Error", "<h1>Error</h1><p>This URL requires POST</p>")
+// jenkinsVersion is the X-Jenkins of the cluster's controllers, as their
+// live records last saw it.
+func (f *Front) jenkinsVersion(cluster string) string {
+	for _, rt := range f.pool.Cluster(cluster) {
+		if v := rt.Version(); v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -1,18 +1,23 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"html"
 	"net/http"
 	"strconv"
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 	st "github.com/jenkinds/jenkinds/internal/stapler"
 )
 
 // newView starts rendering for q.
-func (f *Front) newView(q *req) *view {
-	return &view{ctx: q.r.Context(), builds: f.builds, base: origin(q.r), cluster: q.cluster,
+func (f *Front) newView(q *req) *view { return f.newViewCtx(q.r.Context(), q) }
+
+// newViewCtx starts rendering for q, with ctx for what it reads.
+func (f *Front) newViewCtx(ctx context.Context, q *req) *view {
+	return &view{ctx: ctx, builds: f.builds, cat: f.cat, base: origin(q.r), cluster: q.cluster,
 		classes: map[string]string{}, colors: map[string]string{}, describe: f.controllerName}
 }
 
@@ -59,48 +64,55 @@ func (f *Front) serveQueueItemPage(q *req, id int64) {
 		strconv.FormatInt(id, 10) + "/api/json?tree=cancelled,executable[url]"))
 }
 
-// serveQueue answers GET /queue/api/json: the builds waiting in jenkinds.
+// serveQueue answers GET /queue/api/json: the builds waiting in jenkinds,
+// those of jobs the caller may read. The answer is kept while the
+// cluster's version holds, at most MaxStaleness.
 func (f *Front) serveQueue(q *req) {
 	if !f.authenticate(q, "") {
 		return
 	}
-	waiting, err := f.builds.Waiting(q.r.Context(), q.cluster, "", 0)
-	if err != nil {
-		writeBuildError(q, err)
+	opts, ok := jsonOptions(q)
+	if !ok {
 		return
 	}
-	v, now := f.newView(q), f.now()
-	items := make([]*st.Object, 0, len(waiting))
-	readable := map[string]bool{}
-	for _, b := range waiting {
-		if b.Number != 0 { // placed again after it ran: a build, not an item
-			continue
+	f.serveRendered(q, source{version: f.cat.Version(q.cluster)}, func(ctx context.Context) *rendered {
+		waiting, err := f.builds.Waiting(ctx, q.cluster, "", 0)
+		if err != nil {
+			return unavailableAnswer("read the queue: " + err.Error())
 		}
-		ok, seen := readable[b.Job]
-		if !seen {
-			ok = f.mayRead(q, b.Job) // Jenkins lists only the items of jobs the caller may read
-			readable[b.Job] = ok
+		v, now := f.newViewCtx(ctx, q), f.now()
+		items := make([]*st.Object, 0, len(waiting))
+		readable := map[string]bool{}
+		for _, b := range waiting {
+			if b.Number != 0 { // placed again after it ran: a build, not an item
+				continue
+			}
+			ok, seen := readable[b.Job]
+			if !seen {
+				ok = f.mayRead(q, b.Job) // Jenkins lists only the items of jobs the caller may read
+				readable[b.Job] = ok
+			}
+			if ok {
+				items = append(items, v.queueItem(b, now))
+			}
 		}
-		if ok {
-			items = append(items, v.queueItem(b, now))
-		}
-	}
-	writeJSON(q, st.New("hudson.model.Queue",
-		st.PI("discoverableItems", []*st.Object{}),
-		st.PI("items", items)))
+		return &rendered{status: http.StatusOK, body: st.Marshal(st.New("hudson.model.Queue",
+			st.PI("discoverableItems", []*st.Object{}),
+			st.PI("items", items)), opts)}
+	})
 }
 
 // serveCancelItem answers POST /queue/cancelItem?id=N: 204, 404 "Provided
 // id (N) not found", 422 "Item for id (N) is not cancellable".
 func (f *Front) serveCancelItem(q *req) {
 	if q.r.Method != http.MethodPost {
-		requirePOST(q.w)
+		jenkins.RequirePOST(q.w)
 		return
 	}
 	idStr := q.r.URL.Query().Get("id")
 	id, err := strconv.ParseInt(idStr, 10, 64)
 	if err != nil || id <= 0 {
-		page(q.w, http.StatusNotFound, "Error", "Provided id ("+html.EscapeString(idStr)+") not found")
+		jenkins.Page(q.w, http.StatusNotFound, "Error", "Provided id ("+html.EscapeString(idStr)+") not found")
 		return
 	}
 	b, ok := f.item(q, id)
@@ -108,12 +120,12 @@ func (f *Front) serveCancelItem(q *req) {
 		return
 	}
 	if b.Number > 0 || b.State.Terminal() {
-		page(q.w, http.StatusUnprocessableEntity, "Error", "Item for id ("+idStr+") is not cancellable")
+		jenkins.Page(q.w, http.StatusUnprocessableEntity, "Error", "Item for id ("+idStr+") is not cancellable")
 		return
 	}
 	if _, err := f.builds.Cancel(q.r.Context(), id); err != nil {
 		if errors.Is(err, dispatch.ErrFinished) {
-			page(q.w, http.StatusUnprocessableEntity, "Error", "Item for id ("+idStr+") is not cancellable")
+			jenkins.Page(q.w, http.StatusUnprocessableEntity, "Error", "Item for id ("+idStr+") is not cancellable")
 			return
 		}
 		writeBuildError(q, err)

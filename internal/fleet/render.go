@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 	st "github.com/jenkinds/jenkinds/internal/stapler"
@@ -112,6 +113,7 @@ func (v *view) actionObjects(b dispatch.Build) []*st.Object {
 type view struct {
 	ctx      context.Context
 	builds   Builds
+	cat      *catalog.Catalog
 	base     string // the front door's origin, with a trailing slash
 	cluster  string
 	classes  map[string]string            // job → class
@@ -126,7 +128,7 @@ func (v *view) paramClasses(job string) map[string]string {
 		return m
 	}
 	m := map[string]string{}
-	if info, err := v.builds.Job(v.ctx, v.cluster, job); err == nil {
+	if info, err := v.cat.Job(v.ctx, v.cluster, job); err == nil {
 		for _, d := range info.ParamDefs {
 			m[d.Name] = d.Class
 		}
@@ -143,7 +145,7 @@ func (v *view) jobClass(job string) string {
 		return c
 	}
 	c := freestyleJob
-	if info, err := v.builds.Job(v.ctx, v.cluster, job); err == nil && info.Class != "" {
+	if info, err := v.cat.Job(v.ctx, v.cluster, job); err == nil && info.Class != "" {
 		c = info.Class
 	}
 	v.classes[job] = c

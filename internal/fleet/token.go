@@ -43,7 +43,7 @@ func (f *Front) remoteTrigger(q *req, given string) bool {
 		return false
 	}
 	if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(given)) != 1 {
-		failure(q.w, http.StatusForbidden, "Invalid token provided.")
+		jenkins.Failure(q.w, http.StatusForbidden, "Invalid token provided.")
 		return false
 	}
 	host, _, _ := net.SplitHostPort(q.r.RemoteAddr)

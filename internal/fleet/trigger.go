@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // serveTrigger answers POST /job/…/build and /job/…/buildWithParameters:
@@ -20,12 +21,12 @@ func (f *Front) serveTrigger(q *req) {
 	r := q.r
 	withParams := q.rest[0] == "buildWithParameters"
 	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		failure(q.w, http.StatusBadRequest, err.Error())
+		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
 	token, hasToken := r.Form["token"]
 	if r.Method != http.MethodPost && !hasToken {
-		requirePOST(q.w)
+		jenkins.RequirePOST(q.w)
 		return
 	}
 	if r.Header.Get("Authorization") == "" {
@@ -46,7 +47,7 @@ func (f *Front) serveTrigger(q *req) {
 	}
 	delay, err := parseDelay(r.Form)
 	if err != nil {
-		failure(q.w, http.StatusBadRequest, err.Error())
+		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !info.Buildable {
@@ -67,7 +68,7 @@ func (f *Front) serveTrigger(q *req) {
 		}
 	case info.Parameterized:
 		if params, err = submittedParams(r.Form, info.ParamDefs); err != nil {
-			failure(q.w, http.StatusBadRequest, err.Error())
+			jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
 			return
 		}
 	}
@@ -173,18 +174,18 @@ func writeBuildError(q *req, err error) {
 	var be *dispatch.BackendError
 	switch {
 	case errors.Is(err, dispatch.ErrUnknownJob), errors.Is(err, dispatch.ErrNotFound):
-		notFound(q.w)
+		jenkins.NotFound(q.w)
 	case errors.Is(err, dispatch.ErrNotBuildable):
-		page(q.w, http.StatusConflict, "Error", html.EscapeString(q.job)+" is not buildable")
+		jenkins.Page(q.w, http.StatusConflict, "Error", html.EscapeString(q.job)+" is not buildable")
 	case errors.Is(err, dispatch.ErrNotParameterized):
-		failure(q.w, http.StatusBadRequest, q.job+" is not parameterized")
+		jenkins.Failure(q.w, http.StatusBadRequest, q.job+" is not parameterized")
 	case errors.Is(err, dispatch.ErrInvalid):
-		failure(q.w, http.StatusBadRequest, err.Error())
+		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
 	case errors.As(err, new(*unreachable)):
-		unavailable(q.w, err.Error())
+		jenkins.ServiceUnavailable(q.w, err.Error(), retryAfter)
 	case errors.As(err, &be):
 		if be.Unavailable() {
-			unavailable(q.w, err.Error())
+			jenkins.ServiceUnavailable(q.w, err.Error(), retryAfter)
 			return
 		}
 		q.w.Header()["Content-Type"] = textType
@@ -193,6 +194,6 @@ func writeBuildError(q *req, err error) {
 	case q.r.Context().Err() != nil:
 		// the client went away
 	default:
-		serverError(q.w, "jenkinds: "+err.Error())
+		jenkins.ServerError(q.w, "jenkinds: "+err.Error())
 	}
 }

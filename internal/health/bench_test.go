@@ -38,7 +38,7 @@ func BenchmarkRound(b *testing.B) {
 	}
 	pool := controller.NewPool()
 	pool.Sync(synced)
-	mon := New(Config{Timeout: 5 * time.Second}, pool, nil, slog.New(slog.DiscardHandler), nil, nil, nil)
+	mon := New(Options{Config: Config{Timeout: 5 * time.Second}, Pool: pool, Log: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

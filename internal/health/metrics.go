@@ -15,13 +15,17 @@ import (
 // gauges (load, health, utilization, cluster size) are read from the pool
 // at scrape time, so removed controllers leave no stale series.
 type Metrics struct {
-	pool     *controller.Pool
-	checks   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	restarts *prometheus.CounterVec
-	requests *prometheus.CounterVec
+	pool        *controller.Pool
+	monitor     *Monitor // set by New
+	checks      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	restarts    *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	transitions *prometheus.CounterVec
+	ejections   *prometheus.CounterVec
+	starved     prometheus.Counter
 
-	load, health, util, size *prometheus.Desc
+	load, health, util, size, frozen *prometheus.Desc
 }
 
 // NewMetrics registers the collectors on reg.
@@ -41,12 +45,22 @@ func NewMetrics(reg prometheus.Registerer, pool *controller.Pool) *Metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jenkins_requests_total", Help: "Requests jenkinds sent to a controller, by status code (\"error\" when none came back).",
 		}, []string{"instance", "cluster", "code"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jenkinds_health_transitions_total", Help: "Health transitions the authority decided, by the health reached and the source of the evidence (probe, passive).",
+		}, []string{"controller", "cluster", "to", "source"}),
+		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jenkinds_passive_ejections_total", Help: "Controllers made unhealthy by passive health (failed requests of the front door or of jenkinds' own).",
+		}, []string{"controller", "cluster"}),
+		starved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jenkinds_starved_total", Help: "Times a timer of jenkinds' own fired late by at least the starvation threshold.",
+		}),
+		frozen: prometheus.NewDesc("jenkinds_redispatch_frozen", "1 while re-dispatch of running builds is frozen: per cluster (mass failure), or cluster=\"\" (jenkinds starved).", []string{"cluster"}, nil),
 		load:   prometheus.NewDesc("jenkins_instance_load", "Current load: running builds + queued items + online agents + jenkinds' in-flight requests.", []string{"instance", "cluster"}, nil),
 		health: prometheus.NewDesc("jenkins_instance_health", "1 when the controller is healthy, 0 otherwise.", []string{"instance", "cluster"}, nil),
 		util:   prometheus.NewDesc("jenkins_instance_utilization", "Current load divided by maxConnections (0–1).", []string{"instance", "cluster"}, nil),
 		size:   prometheus.NewDesc("jenkins_cluster_size", "Registered controllers per cluster.", []string{"cluster"}, nil),
 	}
-	reg.MustRegister(m.checks, m.duration, m.restarts, m.requests, m)
+	reg.MustRegister(m.checks, m.duration, m.restarts, m.requests, m.transitions, m.ejections, m.starved, m)
 	return m
 }
 
@@ -56,6 +70,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.health
 	ch <- m.util
 	ch <- m.size
+	ch <- m.frozen
 }
 
 // Collect implements prometheus.Collector.
@@ -78,14 +93,20 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for cl, n := range sizes {
 		ch <- prometheus.MustNewConstMetric(m.size, prometheus.GaugeValue, float64(n), cl)
 	}
+	if m.monitor != nil {
+		for cl := range m.monitor.Frozen() {
+			ch <- prometheus.MustNewConstMetric(m.frozen, prometheus.GaugeValue, 1, cl)
+		}
+	}
 }
 
 func (m *Metrics) observe(res Result) {
-	m.checks.WithLabelValues(res.Name, res.ClusterID, res.Status.String()).Inc()
-	m.duration.WithLabelValues(res.Name, res.ClusterID).Observe(res.Latency.Seconds())
-	if res.Restarted {
-		m.restarts.WithLabelValues(res.Name, res.ClusterID).Inc()
+	outcome := res.Status.String()
+	if res.Inconclusive {
+		outcome = "inconclusive"
 	}
+	m.checks.WithLabelValues(res.Name, res.ClusterID, outcome).Inc()
+	m.duration.WithLabelValues(res.Name, res.ClusterID).Observe(res.Latency.Seconds())
 }
 
 // Forget drops the series of a removed controller.
@@ -94,6 +115,8 @@ func (m *Metrics) Forget(name, cluster string) {
 	m.duration.DeleteLabelValues(name, cluster)
 	m.restarts.DeleteLabelValues(name, cluster)
 	m.requests.DeletePartialMatch(prometheus.Labels{"instance": name, "cluster": cluster})
+	m.transitions.DeletePartialMatch(prometheus.Labels{"controller": name, "cluster": cluster})
+	m.ejections.DeleteLabelValues(name, cluster)
 }
 
 type labelKey struct{}

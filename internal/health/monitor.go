@@ -11,58 +11,9 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
-
-// Config tunes the monitor.
-type Config struct {
-	// Interval is how often a reachable controller is probed
-	// (HEALTH_CHECK_INTERVAL). Default: 30s.
-	Interval time.Duration
-	// Timeout bounds one probe (HEALTH_CHECK_TIMEOUT). Default: 5s.
-	Timeout time.Duration
-	// UnhealthyInterval is how often an unhealthy controller is probed.
-	// Default: 5s, or Interval if that is shorter.
-	UnhealthyInterval time.Duration
-	// Rise is how many good probes in a row bring an unhealthy controller
-	// back. Default: 2.
-	Rise int
-	// Fall is how many failed probes in a row make a controller unhealthy.
-	// Default: 2.
-	Fall int
-	// Slow is the probe latency above which a controller is degraded.
-	// Default: half the Timeout.
-	Slow time.Duration
-	// Concurrency bounds probes in flight. Default: 64.
-	Concurrency int
-}
-
-// Default returns the configuration with every default applied.
-func (c Config) withDefaults() Config {
-	if c.Interval <= 0 {
-		c.Interval = 30 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 5 * time.Second
-	}
-	if c.UnhealthyInterval <= 0 {
-		c.UnhealthyInterval = 5 * time.Second
-	}
-	c.UnhealthyInterval = min(c.UnhealthyInterval, c.Interval)
-	if c.Rise <= 0 {
-		c.Rise = 2
-	}
-	if c.Fall <= 0 {
-		c.Fall = 2
-	}
-	if c.Slow <= 0 {
-		c.Slow = c.Timeout / 2
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 64
-	}
-	return c
-}
 
 // Recorder keeps check results (implemented by *controller.Store).
 type Recorder interface {
@@ -81,11 +32,43 @@ type Result struct {
 	Session    string
 	Restarted  bool
 	Err        string // why it failed or is degraded
-	CheckedAt  time.Time
-	Jenkins    jenkins.Status
+	// Inconclusive: the probe timed out or was slow while jenkinds itself
+	// was starved, so it changed nothing.
+	Inconclusive bool
+	CheckedAt    time.Time
+	Jenkins      jenkins.Status
 }
 
-// Monitor probes the controllers of a pool.
+// Options are what New needs.
+type Options struct {
+	Config Config
+	Pool   *controller.Pool
+	// Recorder keeps each probe's outcome on the controller's row; nil
+	// keeps nothing.
+	Recorder Recorder
+	// DB holds the event log (migrated with Migrations); nil keeps the
+	// newest events in memory only.
+	DB *db.DB
+	// Replica names this jenkinds in the events it records.
+	Replica string
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Transport carries the probes; nil is a pooled transport of the
+	// monitor's own.
+	Transport http.RoundTripper
+	// Metrics may be nil.
+	Metrics *Metrics
+	// Starvation tells when jenkinds was starved; nil measures it (Run
+	// runs the measurement).
+	Starvation Starvation
+}
+
+// Monitor is the health authority of a pool of controllers: it probes
+// them (active health), takes the failures and answers the front door
+// and jenkinds' own clients report (passive health), decides every
+// transition with its thresholds, records each in the event log, and
+// tells the dispatcher when the builds of a controller may be placed
+// again (Verdict). See doc.go.
 type Monitor struct {
 	cfg     Config
 	pool    *controller.Pool
@@ -95,62 +78,116 @@ type Monitor struct {
 	client  *http.Client
 	metrics *Metrics
 	sem     chan struct{}
+	events  eventLog
+	starv   Starvation
+	lag     *Lag // nil when Starvation was given
 
 	mu        sync.Mutex
 	track     map[int64]*tracker
-	observers []func(Result)
+	clusters  map[string]*freeze // clusters whose re-dispatch is frozen
+	starved   *freeze            // jenkinds' own starvation, when in effect
+	observers []func(Event)
+	pending   []Event // to be written to the event log, in order
+	writing   bool    // a goroutine is writing them
 	wg        sync.WaitGroup
 }
 
+// tracker is what the authority keeps about one controller between
+// decisions.
 type tracker struct {
-	ok, fail int
-	next     time.Time
-	running  bool
-	session  string
+	ok, fail  int // probes in a row
+	next      time.Time
+	running   bool
+	firstSeen time.Time
+	failures  []time.Time // passive failures within the window
+	late      bool        // a probe that timed out still waits for its answer
 }
 
-// New returns a monitor. transport may be nil (a dedicated, pooled
-// transport is made); metrics may be nil.
-func New(cfg Config, pool *controller.Pool, rec Recorder, log *slog.Logger, now func() time.Time, transport http.RoundTripper, metrics *Metrics) *Monitor {
-	cfg = cfg.withDefaults()
+// New returns a monitor of o.Pool. It becomes the pool's hooks: every
+// runtime's client reports its failures and restarts to it.
+func New(o Options) *Monitor {
+	cfg := o.Config.withDefaults()
+	transport := o.Transport
 	if transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
 		t.MaxIdleConnsPerHost = 4
-		t.ResponseHeaderTimeout = cfg.Timeout
+		t.ResponseHeaderTimeout = max(cfg.Timeout, cfg.Patience) // the probe's context bounds each wait
 		transport = t
 	}
-	if metrics != nil {
-		transport = metrics.countRequests(transport)
+	if o.Metrics != nil {
+		transport = o.Metrics.countRequests(transport)
 	}
-	if now == nil {
-		now = time.Now
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	return &Monitor{
-		cfg: cfg, pool: pool, rec: rec, log: log, now: now, metrics: metrics,
-		client: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		sem:    make(chan struct{}, cfg.Concurrency),
-		track:  map[int64]*tracker{},
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
+	m := &Monitor{
+		cfg: cfg, pool: o.Pool, rec: o.Recorder, log: o.Log, now: o.Now, metrics: o.Metrics,
+		client:   &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		sem:      make(chan struct{}, cfg.Concurrency),
+		events:   eventLog{db: o.DB, replica: o.Replica},
+		starv:    o.Starvation,
+		track:    map[int64]*tracker{},
+		clusters: map[string]*freeze{},
+	}
+	if m.starv == nil {
+		m.lag = NewLag(cfg.LagTick, cfg.StarvedLag, m.NoteStarved)
+		m.starv = m.lag
+	}
+	if o.Metrics != nil {
+		o.Metrics.monitor = m
+	}
+	o.Pool.SetHooks(controller.Hooks{Restarted: m.restarted, Failed: m.Failure})
+	return m
 }
 
 // Config returns the effective configuration.
 func (m *Monitor) Config() Config { return m.cfg }
 
-// Observe registers f to be called with every probe result (transitions
-// and restarts included). f must not block.
-func (m *Monitor) Observe(f func(Result)) {
+// Observe registers f to be called with every event the authority
+// records (transitions, restarts, freezes, thaws). f must not block.
+func (m *Monitor) Observe(f func(Event)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.observers = append(m.observers, f)
 }
 
-// Run probes controllers as they fall due until ctx ends, then waits for
-// the probes in flight.
+// Events returns the events f selects, newest first.
+func (m *Monitor) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	cluster := ""
+	if f.ControllerID != 0 {
+		if rt := m.pool.Get(f.ControllerID); rt != nil {
+			cluster = rt.Instance().ClusterID
+		}
+	}
+	return m.events.list(ctx, f, cluster)
+}
+
+// Run probes controllers as they fall due, measures jenkinds' own
+// starvation and keeps the freezes current until ctx ends, then waits
+// for the probes and event writes in flight.
 func (m *Monitor) Run(ctx context.Context) error {
-	tick := time.NewTicker(max(50*time.Millisecond, min(time.Second, m.cfg.UnhealthyInterval/4)))
+	if m.lag != nil {
+		m.wg.Go(func() { m.lag.Run(ctx) })
+	}
+	tick := time.NewTicker(max(20*time.Millisecond, min(time.Second, m.cfg.UnhealthyInterval/4)))
 	defer tick.Stop()
+	lastPrune := time.Time{}
 	for {
 		m.dispatchDue(ctx)
+		now := m.now()
+		m.reviewFreezes(now)
+		if now.Sub(lastPrune) >= time.Hour {
+			lastPrune = now
+			m.wg.Go(func() {
+				if err := m.events.prune(context.WithoutCancel(ctx), now.Add(-eventRetention)); err != nil {
+					m.log.Warn("prune health events", "err", err)
+				}
+			})
+		}
 		select {
 		case <-ctx.Done():
 			m.wg.Wait()
@@ -160,10 +197,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-func (m *Monitor) tracker(id int64) *tracker {
+// eventRetention is how long events are kept.
+const eventRetention = 30 * 24 * time.Hour
+
+// trackerLocked returns the tracker of id; m.mu is held.
+func (m *Monitor) trackerLocked(id int64) *tracker {
 	t, ok := m.track[id]
 	if !ok {
-		t = &tracker{}
+		t = &tracker{firstSeen: m.now()}
 		m.track[id] = t
 	}
 	return t
@@ -179,7 +220,7 @@ func (m *Monitor) dispatchDue(ctx context.Context) {
 	for _, r := range all {
 		id := r.ID()
 		live[id] = true
-		t := m.tracker(id)
+		t := m.trackerLocked(id)
 		if t.running || now.Before(t.next) || !r.Instance().IsActive {
 			continue
 		}
@@ -193,25 +234,19 @@ func (m *Monitor) dispatchDue(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, r := range due {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.wg.Go(func() {
 			select {
 			case m.sem <- struct{}{}:
 			case <-ctx.Done():
-				m.finish(r.ID())
+				m.mu.Lock()
+				m.trackerLocked(r.ID()).running = false
+				m.mu.Unlock()
 				return
 			}
 			defer func() { <-m.sem }()
 			m.Check(ctx, r)
-		}()
+		})
 	}
-}
-
-func (m *Monitor) finish(id int64) {
-	m.mu.Lock()
-	m.tracker(id).running = false
-	m.mu.Unlock()
 }
 
 // CheckNow probes every active controller of cluster ("" = all) now, at
@@ -231,13 +266,11 @@ func (m *Monitor) CheckNow(ctx context.Context, cluster string) []Result {
 			results[i] = Result{InstanceID: inst.ID, Name: inst.Name, ClusterID: inst.ClusterID, Status: r.Health(), Previous: r.Health(), Err: "inactive: not probed", CheckedAt: m.now()}
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			m.sem <- struct{}{}
 			defer func() { <-m.sem }()
 			results[i] = m.Check(ctx, r)
-		}()
+		})
 	}
 	wg.Wait()
 	return results
@@ -248,50 +281,71 @@ func (m *Monitor) Check(ctx context.Context, r *controller.Runtime) Result {
 	inst := r.Instance()
 	res := Result{InstanceID: inst.ID, Name: inst.Name, ClusterID: inst.ClusterID, Previous: r.Health()}
 	start := m.now()
-	st, err := m.probe(ctx, inst, r.Token())
+	st, err := m.probeOf(ctx, r)
 	res.CheckedAt = m.now()
 	res.Latency = res.CheckedAt.Sub(start)
 	res.Jenkins, res.Version, res.Session = st, st.Version, st.Session
+	var se *jenkins.StatusError
+	answered := err == nil || errors.As(err, &se)
+	if answered {
+		r.Answered(res.CheckedAt)
+	} else if jenkins.ProcessGone(err) {
+		r.NoteGone(res.CheckedAt, jenkins.Explain(err, m.cfg.Timeout))
+	}
+	if prev := r.Session(); st.Session != "" {
+		res.Restarted = prev != "" && prev != st.Session
+		r.NoteSession(st.Session) // a restart is recorded by the hook
+	}
 
-	observed := balance.Healthy
+	observed, timedOut := balance.Healthy, false
 	switch {
 	case err != nil:
-		observed, res.Err = balance.Unhealthy, describe(err, m.cfg.Timeout)
+		observed, res.Err = balance.Unhealthy, jenkins.Explain(err, m.cfg.Timeout)
+		timedOut = !answered && jenkins.Classify(err) == jenkins.Ambiguous
 	case st.QuietingDown:
 		observed, res.Err = balance.Degraded, "quieting down: Jenkins accepts no new builds"
 	case st.TotalExecutors == 0:
 		observed, res.Err = balance.Degraded, "no online executors"
 	case res.Latency > m.cfg.Slow:
 		observed, res.Err = balance.Degraded, fmt.Sprintf("slow: answered in %s (degraded above %s)", res.Latency.Round(time.Millisecond), m.cfg.Slow)
+		timedOut = true
 	}
+	// A probe that ran out of time while jenkinds itself was starved says
+	// nothing about the controller. (Unlike passive evidence, a probe does
+	// not count another controller's answer as proof that jenkinds was
+	// reading: when every controller is slow, the answers of some would
+	// make the others look gone one by one, and no mass-failure freeze
+	// would hold their builds.)
+	res.Inconclusive = timedOut && m.starvedWithin(start.Add(-m.cfg.LagTick), res.CheckedAt.Add(m.cfg.LagTick))
 
 	m.mu.Lock()
-	t := m.tracker(inst.ID)
-	if t.session == "" {
-		t.session = inst.JenkinsSession
+	t := m.trackerLocked(inst.ID)
+	if res.Inconclusive {
+		res.Status = res.Previous
+	} else {
+		res.Status = m.conclude(t, res.Previous, observed)
 	}
-	if st.Session != "" {
-		res.Restarted = t.session != "" && st.Session != t.session
-		t.session = st.Session
-	}
-	res.Status = m.conclude(t, res.Previous, observed)
-	if res.Status == balance.Unhealthy {
+	if res.Status == balance.Unhealthy || res.Inconclusive {
 		t.next = res.CheckedAt.Add(m.cfg.UnhealthyInterval)
 	} else {
 		t.next = res.CheckedAt.Add(m.cfg.Interval)
 	}
 	t.running = false
-	observers := m.observers
 	m.mu.Unlock()
 
-	r.SetHealth(res.Status, res.CheckedAt)
+	r.Checked(res.CheckedAt)
 	if err == nil {
-		r.SetLoad(st.Load())
+		r.Probed(res.CheckedAt, st)
 	}
-	m.record(ctx, r, res)
-	for _, f := range observers {
-		f(res)
+	if res.Inconclusive {
+		m.log.Debug("probe inconclusive: jenkinds was starved", "controller", inst.Name, "err", res.Err)
+	} else {
+		m.transition(r, res.Status, res.Err, SourceProbe, res.CheckedAt) // also the newer reason of the same health
 	}
+	if m.metrics != nil {
+		m.metrics.observe(res)
+	}
+	m.record(ctx, r, res.Status, res.Err, res.Version, res.Session)
 	return res
 }
 
@@ -313,59 +367,174 @@ func (m *Monitor) conclude(t *tracker, prev, observed balance.Health) balance.He
 	return observed
 }
 
-func (m *Monitor) probe(ctx context.Context, inst controller.Instance, token string) (jenkins.Status, error) {
-	c, err := jenkins.New(inst.URL, inst.Username, token, m.client)
+// probeOf probes r and returns what it found within Timeout. A probe
+// that takes longer has failed (timed out), but, unless one already does,
+// it goes on in the background for up to Patience: an answer that comes
+// late still proves the controller is there, slow, not gone (Verdict
+// counts silence from the last answer, however late).
+func (m *Monitor) probeOf(ctx context.Context, r *controller.Runtime) (jenkins.Status, error) {
+	inst := r.Instance()
+	c, err := jenkins.New(inst.URL, inst.Username, r.Token(), m.client)
 	if err != nil {
 		return jenkins.Status{}, err
 	}
-	ctx, cancel := context.WithTimeout(withLabels(ctx, inst.Name, inst.ClusterID), m.cfg.Timeout)
-	defer cancel()
-	return c.Probe(ctx, inst.HealthCheckURL)
-}
-
-// describe turns a probe error into a short reason for humans.
-func describe(err error, timeout time.Duration) string {
-	var se *jenkins.StatusError
-	switch {
-	case errors.As(err, &se) && se.Code == http.StatusServiceUnavailable:
-		return "HTTP 503: Jenkins is starting or restarting"
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("timed out after %s", timeout)
+	m.mu.Lock()
+	t := m.trackerLocked(inst.ID)
+	patient := !t.late && m.cfg.Patience > m.cfg.Timeout
+	if patient {
+		t.late = true
 	}
-	return err.Error()
-}
-
-func (m *Monitor) record(ctx context.Context, r *controller.Runtime, res Result) {
-	if res.Status != res.Previous {
-		lvl := slog.LevelInfo
-		if res.Status == balance.Unhealthy {
-			lvl = slog.LevelWarn
+	m.mu.Unlock()
+	if !patient {
+		ctx, cancel := context.WithTimeout(withLabels(ctx, inst.Name, inst.ClusterID), m.cfg.Timeout)
+		defer cancel()
+		return c.Probe(ctx, inst.HealthCheckURL)
+	}
+	type outcome struct {
+		st  jenkins.Status
+		err error
+	}
+	done := make(chan outcome, 1)
+	var handOff sync.Mutex // orders the hand-off of the result against giving up on it
+	abandoned := false
+	pctx, cancel := context.WithTimeout(withLabels(context.WithoutCancel(ctx), inst.Name, inst.ClusterID), m.cfg.Patience)
+	stop := context.AfterFunc(ctx, cancel) // the monitor stopping ends it
+	m.wg.Go(func() {
+		defer cancel()
+		defer stop()
+		st, err := c.Probe(pctx, inst.HealthCheckURL)
+		m.mu.Lock()
+		m.trackerLocked(inst.ID).late = false
+		m.mu.Unlock()
+		handOff.Lock()
+		defer handOff.Unlock()
+		if !abandoned {
+			done <- outcome{st, err}
+			return
 		}
-		m.log.Log(ctx, lvl, "controller health changed", "controller", res.Name, "cluster", res.ClusterID,
-			"from", res.Previous.String(), "to", res.Status.String(), "reason", res.Err)
+		var se *jenkins.StatusError
+		if err == nil || errors.As(err, &se) { // a late answer: the controller is there
+			r.Answered(m.now())
+			r.NoteSession(st.Session)
+		}
+	})
+	timer := time.NewTimer(m.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.st, o.err
+	case <-timer.C:
+		handOff.Lock()
+		defer handOff.Unlock()
+		select {
+		case o := <-done:
+			return o.st, o.err
+		default:
+			abandoned = true
+			return jenkins.Status{}, fmt.Errorf("probe %s: %w", inst.Name, context.DeadlineExceeded)
+		}
 	}
-	if res.Restarted {
-		m.log.Warn("controller restarted", "controller", res.Name, "cluster", res.ClusterID, "session", res.Session)
-	}
-	if m.metrics != nil {
-		m.metrics.observe(res)
-	}
+}
+
+// record stores a verdict on the controller's row.
+func (m *Monitor) record(ctx context.Context, r *controller.Runtime, h balance.Health, why, version, session string) {
 	if m.rec == nil {
 		return
 	}
-	err := m.rec.RecordHealth(context.WithoutCancel(ctx), res.InstanceID, controller.HealthRecord{
-		Status: controller.StatusFromHealth(res.Status), Error: res.Err, CurrentLoad: r.Load(),
-		Version: res.Version, JenkinsSession: res.Session,
+	err := m.rec.RecordHealth(context.WithoutCancel(ctx), r.ID(), controller.HealthRecord{
+		Status: h, Error: why, CurrentLoad: r.Load(), Version: version, JenkinsSession: session,
 	})
 	if err != nil && !errors.Is(err, controller.ErrNotFound) {
-		m.log.Error("record health", "controller", res.Name, "err", err)
+		m.log.Error("record health", "controller", r.Name(), "err", err)
 	}
 }
 
-// Expedite makes controller id due for a probe now (the front door calls
-// it when passive health took the controller out of the pool).
+// transition moves r to h for why, decided from source at at: the one
+// place a controller's health changes. It logs, counts and records the
+// change and tells the observers; it reports whether r changed.
+func (m *Monitor) transition(r *controller.Runtime, h balance.Health, why, source string, at time.Time) bool {
+	from := r.Health()
+	if !r.Transition(h, why, at) {
+		return false
+	}
+	inst := r.Instance()
+	lvl := slog.LevelInfo
+	if h == balance.Unhealthy {
+		lvl = slog.LevelWarn
+	}
+	m.log.Log(context.Background(), lvl, "controller health changed", "controller", inst.Name, "cluster", inst.ClusterID,
+		"from", from.String(), "to", h.String(), "source", source, "reason", why)
+	if m.metrics != nil {
+		m.metrics.transitions.WithLabelValues(inst.Name, inst.ClusterID, h.String(), source).Inc()
+	}
+	m.emit(Event{At: at, Kind: KindTransition, ControllerID: inst.ID, Controller: inst.Name, Cluster: inst.ClusterID,
+		From: from.String(), To: h.String(), Source: source, Reason: why})
+	if h == balance.Unhealthy {
+		m.checkMassFailure(inst.ClusterID, at)
+	}
+	return true
+}
+
+// restarted is the runtimes' hook: a new X-Jenkins-Session.
+func (m *Monitor) restarted(r *controller.Runtime, from, to string) {
+	inst := r.Instance()
+	m.log.Warn("controller restarted", "controller", inst.Name, "cluster", inst.ClusterID, "session", to)
+	if m.metrics != nil {
+		m.metrics.restarts.WithLabelValues(inst.Name, inst.ClusterID).Inc()
+	}
+	m.emit(Event{At: m.now(), Kind: KindRestart, ControllerID: inst.ID, Controller: inst.Name, Cluster: inst.ClusterID,
+		Source: SourcePassive, Reason: fmt.Sprintf("new X-Jenkins-Session %s (was %s)", to, from)})
+	m.Expedite(inst.ID)
+}
+
+// emit records e and tells the observers. Events reach the database in
+// the order they were emitted, written by one goroutine at a time that
+// lives while there are events to write.
+func (m *Monitor) emit(e Event) {
+	m.mu.Lock()
+	obs := m.observers
+	start := false
+	if m.events.db != nil {
+		m.pending = append(m.pending, e)
+		start = !m.writing
+		m.writing = true
+	}
+	m.mu.Unlock()
+	if m.events.db == nil {
+		_, _ = m.events.add(context.Background(), e)
+	} else if start {
+		m.wg.Go(m.writeEvents)
+	}
+	for _, f := range obs {
+		f(e)
+	}
+}
+
+// writeEvents writes the pending events, in order, until none is left.
+func (m *Monitor) writeEvents() {
+	for {
+		m.mu.Lock()
+		batch := m.pending
+		m.pending = nil
+		if len(batch) == 0 {
+			m.writing = false
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		for _, e := range batch {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := m.events.add(ctx, e); err != nil {
+				m.log.Error("record health event", "kind", e.Kind, "controller", e.Controller, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Expedite makes controller id due for a probe now.
 func (m *Monitor) Expedite(id int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tracker(id).next = time.Time{}
+	m.trackerLocked(id).next = time.Time{}
 }

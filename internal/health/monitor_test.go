@@ -11,18 +11,27 @@ import (
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 type recorder struct {
-	mu   sync.Mutex
-	recs map[int64][]controller.HealthRecord
+	mu    sync.Mutex
+	recs  map[int64][]controller.HealthRecord
+	order []int64 // ids in the order their records came
 }
 
 func (r *recorder) RecordHealth(_ context.Context, id int64, h controller.HealthRecord) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recs[id] = append(r.recs[id], h)
+	r.order = append(r.order, id)
 	return nil
+}
+
+func (r *recorder) ids() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.order...)
 }
 
 type fixture struct {
@@ -56,7 +65,7 @@ func setup(t *testing.T, n int, cfg Config) *fixture {
 	pool := controller.NewPool()
 	pool.Sync(synced)
 	rec := &recorder{recs: map[int64][]controller.HealthRecord{}}
-	mon := New(cfg, pool, rec, slog.New(slog.DiscardHandler), nil, nil, nil)
+	mon := New(Options{Config: cfg, Pool: pool, Recorder: rec, Log: slog.New(slog.DiscardHandler)})
 	return &fixture{sims: ctrls, pool: pool, mon: mon, rec: rec}
 }
 
@@ -98,7 +107,7 @@ func TestHealthyAndLoad(t *testing.T) {
 		t.Errorf("load: got %d, want 4", got)
 	}
 	recs := f.rec.recs[1]
-	if last := recs[len(recs)-1]; last.Status != controller.HealthHealthy || last.CurrentLoad != 4 || last.Version == "" || last.JenkinsSession == "" {
+	if last := recs[len(recs)-1]; last.Status != balance.Healthy || last.CurrentLoad != 4 || last.Version == "" || last.JenkinsSession == "" {
 		t.Errorf("recorded: %+v", last)
 	}
 	// The least loaded controller is now the second.
@@ -184,28 +193,11 @@ func TestHungControllerDoesNotDelayOthers(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 3, Config{Timeout: 300 * time.Millisecond, Fall: 1, Interval: time.Hour})
 	f.sims[1].Hang()
-	var mu sync.Mutex
-	var order []int64
-	done := make(chan struct{})
-	f.mon.Observe(func(r Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, r.InstanceID)
-		if len(order) == 3 {
-			close(done)
-		}
-	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go f.mon.Run(ctx)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no results")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if order[2] != 2 {
+	eventually(t, func() bool { return len(f.rec.ids()) >= 3 })
+	if order := f.rec.ids(); order[2] != 2 {
 		t.Errorf("the hung controller's result must come last: order %v", order)
 	}
 	if r := f.pool.Get(2); r.Health() != balance.Unhealthy {
@@ -261,8 +253,8 @@ func TestRestartSeenByObserver(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 1, Config{})
 	var restarts int
-	f.mon.Observe(func(r Result) {
-		if r.Restarted {
+	f.mon.Observe(func(e Event) {
+		if e.Kind == KindRestart {
 			restarts++
 		}
 	})
@@ -305,5 +297,61 @@ func TestCustomHealthCheckURL(t *testing.T) {
 	f.pool.Sync([]controller.Synced{{Instance: inst, Token: "11tok"}})
 	if res := f.mon.CheckNow(context.Background(), "")[0]; res.Status != balance.Healthy {
 		t.Errorf("/login health URL: %s %q", res.Status, res.Err)
+	}
+}
+
+// A probe that times out while jenkinds itself is starved says nothing:
+// the controller keeps its health. The same timeout on time counts.
+func TestTimeoutWhileStarvedIsInconclusive(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 1, Config{Timeout: 300 * time.Millisecond, Fall: 1})
+	starv := &fakeStarvation{}
+	f.mon = New(Options{Config: Config{Timeout: 300 * time.Millisecond, Fall: 1}, Pool: f.pool, Recorder: f.rec,
+		Log: slog.New(slog.DiscardHandler), Starvation: starv})
+	ctx := context.Background()
+	if res := f.mon.CheckNow(ctx, "")[0]; res.Status != balance.Healthy {
+		t.Fatalf("first probe: %s %s", res.Status, res.Err)
+	}
+	f.sims[0].Hang()
+	starv.set(time.Now(), time.Second)
+	res := f.mon.CheckNow(ctx, "")[0]
+	if !res.Inconclusive || res.Status != balance.Healthy || f.pool.Get(1).Health() != balance.Healthy {
+		t.Fatalf("timeout while starved: %+v", res)
+	}
+	starv.set(time.Now().Add(-time.Hour), time.Second)
+	res = f.mon.CheckNow(ctx, "")[0]
+	if res.Inconclusive || res.Status != balance.Unhealthy {
+		t.Fatalf("timeout on time: %+v", res)
+	}
+}
+
+// A controller slower than the probe's Timeout fails its probes, but the
+// answer that comes late proves it is there: its silence does not grow,
+// and Verdict does not call it lost. A hung one sends nothing late.
+func TestLateAnswerProvesSlowNotGone(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 2, Config{Timeout: 100 * time.Millisecond, Patience: 5 * time.Second, Fall: 1})
+	ctx := context.Background()
+	f.mon.CheckNow(ctx, "")
+	f.sims[0].Slow(300 * time.Millisecond)
+	f.sims[1].Hang()
+	t.Cleanup(f.sims[1].Unhang)
+	before := time.Now()
+	res := f.mon.CheckNow(ctx, "")
+	if res[0].Status != balance.Unhealthy || res[1].Status != balance.Unhealthy {
+		t.Fatalf("both time out: %s %s", res[0].Status, res[1].Status)
+	}
+	slow, hung := f.pool.Get(1), f.pool.Get(2)
+	testkit.Eventually(t, 10*time.Second, func() bool { return slow.LastAnswer().After(before) },
+		testkit.Sayf("the slow controller's late answer"))
+	after := 30 * time.Second
+	if v := f.mon.Verdict(slow, after, before.Add(after).Add(time.Millisecond)); v.Lost {
+		t.Errorf("a slow controller that answered late is lost: %+v", v)
+	}
+	if hung.LastAnswer().After(before) {
+		t.Errorf("a hung controller answered")
+	}
+	if v := f.mon.Verdict(hung, after, before.Add(after).Add(time.Millisecond)); !v.Lost || v.Hard {
+		t.Errorf("a hung controller silent for %s: %+v, want lost on silence", after, v)
 	}
 }

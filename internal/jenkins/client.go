@@ -1,41 +1,46 @@
-// Package jenkins is jenkinds' client for the Jenkins remote API: the few
-// calls the health monitor, the dispatcher and the workers make, always
-// authenticated with an API token (so no crumbs are needed, see
-// ../shared/research/jenkins-api.md §2.2), with typed errors that say
-// whether a failure means the controller is down.
+// Package jenkins is jenkinds' one client of the Jenkins remote API and
+// its one kit of Jenkins-style answers. Every call jenkinds makes to a
+// controller goes through a Client, one file per resource (builds, queue,
+// jobs, computers, plugins, whoami, lifecycle, status); every failure is
+// classified in one place (retryable.go); every queue Location is read by
+// one parser (location.go). Calls are authenticated with an API token (so
+// no crumbs are needed, see ../shared/research/jenkins-api.md §2.2), or
+// with a caller's own Authorization header (As).
+//
+// The package imports nothing of jenkinds: callers convert its wire types
+// to their own and make the decisions.
 package jenkins
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 )
 
-// Client talks to one Jenkins controller.
+// Client talks to one Jenkins controller. It never follows redirects: a
+// Jenkins 302 (stop, doDelete, quietDown, restart) is the answer, and its
+// Location may name the configured root URL, which can be the front door.
+// A Client is safe for concurrent use; As and WithTimeout return changed
+// copies. What a controller's client sends is observed by its transport
+// (controller.Runtime counts it in flight and notes answers and failures).
 type Client struct {
-	base  *url.URL // with a trailing slash
-	user  string
-	token string
-	auth  string // a caller's Authorization header, instead of user and token
-	http  *http.Client
+	base    *url.URL // with a trailing slash
+	user    string
+	token   string
+	auth    string // a caller's Authorization header, instead of user and token
+	http    *http.Client
+	timeout time.Duration // bounds each Do; 0 for none
 }
 
-// As returns a copy of c that sends the given Authorization header (a
-// caller's own credentials) instead of c's user and token.
-func (c *Client) As(authorization string) *Client {
-	cp := *c
-	cp.user, cp.token, cp.auth = "", "", authorization
-	return &cp
-}
-
-// New returns a client for the controller at baseURL. hc may be nil.
+// New returns a client for the controller at baseURL, authenticated as
+// user with API token token (both "" for anonymous). hc may be nil
+// (http.DefaultClient's transport); it is copied so as not to follow
+// redirects.
 func New(baseURL, user, token string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -44,67 +49,95 @@ func New(baseURL, user, token string, hc *http.Client) (*Client, error) {
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	if hc == nil {
-		hc = http.DefaultClient
+	own := http.Client{}
+	if hc != nil {
+		own = *hc
 	}
-	return &Client{base: u, user: user, token: token, http: hc}, nil
+	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{base: u, user: user, token: token, http: &own}, nil
+}
+
+// As returns a copy of c that sends the given Authorization header (a
+// caller's own credentials) instead of c's user and token; "" sends none.
+func (c *Client) As(authorization string) *Client {
+	cp := *c
+	cp.user, cp.token, cp.auth = "", "", authorization
+	return &cp
+}
+
+// WithTimeout returns a copy of c whose every call is bounded by d (0:
+// only by the caller's context). It bounds the whole exchange, body
+// included, so Stream ignores it.
+func (c *Client) WithTimeout(d time.Duration) *Client {
+	cp := *c
+	cp.timeout = d
+	return &cp
 }
 
 // BaseURL is the controller's URL with a trailing slash.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// StatusError is a non-2xx answer.
-type StatusError struct {
-	Method, URL string
-	Code        int
-	Message     string // X-Error, or the start of the body
-}
-
-func (e *StatusError) Error() string {
-	if e.Message != "" {
-		return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.URL, e.Code, e.Message)
-	}
-	return fmt.Sprintf("%s %s: HTTP %d", e.Method, e.URL, e.Code)
-}
-
-// IsNotFound reports a 404 answer.
-func IsNotFound(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Code == http.StatusNotFound
-}
-
-// IsUnavailable reports an error that means the controller is not serving:
-// no connection, a timeout, a 5xx, or 503 while it restarts. Errors about
-// the request itself (4xx) are not.
-func IsUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Code >= 500
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "connection reset")
-}
-
-// Response is what a call returns besides its body.
+// Response is what a call learns besides its body.
 type Response struct {
 	Code     int
 	Header   http.Header
 	Version  string // X-Jenkins
-	Session  string // X-Jenkins-Session
+	Session  string // X-Jenkins-Session: changes on every restart of the controller
 	Location string
-	Latency  time.Duration
+	Latency  time.Duration // until the response headers arrived
 }
 
+// SessionOf is r's Session, "" when r is nil (no answer came).
+func SessionOf(r *Response) string {
+	if r == nil {
+		return ""
+	}
+	return r.Session
+}
+
+// maxBody bounds what Do reads of an answer.
+const maxBody = 32 << 20
+
 // Do sends method path (relative to the base URL, query included) with
-// body, and returns the response with its body read (at most 32 MiB).
+// body, and returns the response with its body read (at most 32 MiB). An
+// answer of 400 or more is a *StatusError, returned with the Response and
+// the body; a 3xx is not an error.
 func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, contentType string) (*Response, []byte, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	resp, r, err := c.send(ctx, method, path, body, contentType)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return r, nil, fmt.Errorf("%s %s: read body: %w", method, redact(resp.Request.URL), err)
+	}
+	if r.Code >= 400 {
+		msg := r.Header.Get("X-Error")
+		if msg == "" && !strings.Contains(r.Header.Get("Content-Type"), "html") {
+			msg = strings.TrimSpace(string(data[:min(len(data), 200)]))
+		}
+		return r, data, &StatusError{Method: method, URL: redact(resp.Request.URL), Code: r.Code, Message: msg, Header: r.Header, Body: data}
+	}
+	return r, data, nil
+}
+
+// Stream sends method path like Do but hands the answer over unread,
+// whatever its status (no StatusError: a front door passes 401s and 404s
+// on as they are). The caller must close the body; a controller's
+// runtime counts the request in flight until then.
+func (c *Client) Stream(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	resp, _, err := c.send(ctx, method, path, body, contentType)
+	return resp, err
+}
+
+// send makes one exchange up to the response headers.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, *Response, error) {
 	ref, err := url.Parse(strings.TrimPrefix(path, "/"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("path %q: %w", path, err)
@@ -112,7 +145,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, co
 	u := c.base.ResolveReference(ref)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s %s: %w", method, redact(u), err)
 	}
 	switch {
 	case c.auth != "":
@@ -128,24 +161,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, co
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", method, redact(u), err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	r := &Response{
-		Code: resp.StatusCode, Header: resp.Header, Latency: time.Since(start),
-		Version: resp.Header.Get("X-Jenkins"), Session: resp.Header.Get("X-Jenkins-Session"),
-		Location: resp.Header.Get("Location"),
-	}
-	if err != nil {
-		return r, nil, fmt.Errorf("%s %s: read body: %w", method, redact(u), err)
-	}
-	if resp.StatusCode >= 400 {
-		msg := resp.Header.Get("X-Error")
-		if msg == "" && !strings.Contains(resp.Header.Get("Content-Type"), "html") {
-			msg = strings.TrimSpace(string(data[:min(len(data), 200)]))
-		}
-		return r, data, &StatusError{Method: method, URL: redact(u), Code: resp.StatusCode, Message: msg}
-	}
-	return r, data, nil
+	h := resp.Header
+	r := &Response{Code: resp.StatusCode, Header: h, Latency: time.Since(start),
+		Version: h.Get("X-Jenkins"), Session: h.Get("X-Jenkins-Session"), Location: h.Get("Location")}
+	return resp, r, nil
 }
 
 // redact drops credentials a URL might carry.
@@ -166,6 +185,15 @@ func (c *Client) GetJSON(ctx context.Context, path string, v any) (*Response, er
 	}
 	return r, nil
 }
+
+// post sends an empty POST and returns the answer's headers.
+func (c *Client) post(ctx context.Context, path string) (*Response, error) {
+	r, _, err := c.Do(ctx, http.MethodPost, path, strings.NewReader(""), "")
+	return r, err
+}
+
+// withTree is p's api/json with the tree= expression tree.
+func withTree(p, tree string) string { return p + "api/json?tree=" + url.QueryEscape(tree) }
 
 // JobPath turns a full job name "a/b" into "job/a/job/b/".
 func JobPath(full string) string {

@@ -80,7 +80,7 @@ func (c *Client) Probe(ctx context.Context, healthCheckURL string) (Status, erro
 	st.BusyExecutors, st.TotalExecutors, st.RunningBuilds = comps.Busy, comps.Total, comps.Busy
 	st.TotalComputers = len(comps.Computer)
 	for _, cp := range comps.Computer {
-		if cp.Class == "hudson.model.Hudson$MasterComputer" {
+		if cp.Class == builtInClass {
 			continue
 		}
 		if cp.Offline {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 func TestNodesAndLoad(t *testing.T) {
@@ -42,7 +44,7 @@ func TestNodesAndLoad(t *testing.T) {
 
 	// A running build shows up in busyExecutors and the executor.
 	qid := b.trigger("/job/deploy/buildWithParameters?SIM_DURATION_MS=60000")
-	eventually(t, "build to start", func() bool { return b.json("/computer/api/json")["busyExecutors"] == float64(1) })
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.json("/computer/api/json")["busyExecutors"] == float64(1) }, testkit.Sayf("build to start"))
 	_, body := b.status("GET", "/computer/api/json?tree=computer[executors[currentExecutable[number,url]]]", "", 200)
 	if !strings.Contains(body, `"currentExecutable":{"_class":"hudson.model.FreeStyleBuild","number":1,"url":"`+b.c.URL()+`job/deploy/1/"}`) {
 		t.Errorf("currentExecutable: %s", body)
@@ -111,10 +113,10 @@ func TestQuietDownAndRestart(t *testing.T) {
 	// new session afterwards.
 	oldSession := b.c.Session()
 	running := b.trigger("/job/deploy/buildWithParameters?SIM_DURATION_MS=60000")
-	eventually(t, "build to start", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, ok := b.json("/queue/item/" + itoa(running) + "/api/json")["executable"].(map[string]any)
 		return ok
-	})
+	}, testkit.Sayf("build to start"))
 	queued := b.trigger("/job/hello/build?delay=3600sec")
 	b.status("GET", "/restart", "", 200)
 	b.status("POST", "/restart", "", 302)
@@ -124,11 +126,11 @@ func TestQuietDownAndRestart(t *testing.T) {
 	}
 	b.status("GET", "/__sim/state", "", 200)
 	var after string
-	eventually(t, "restart to finish", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		resp, _ := b.do("GET", "/api/json", "")
 		after = resp.Header.Get("X-Jenkins-Session")
 		return resp.StatusCode == 200
-	})
+	}, testkit.Sayf("restart to finish"))
 	if after == oldSession || b.c.Restarts() != 1 {
 		t.Errorf("session %s after restart (before %s), restarts %d", after, oldSession, b.c.Restarts())
 	}
@@ -151,16 +153,16 @@ func TestSafeRestartWaitsForBuilds(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	qid := b.trigger("/job/deploy/buildWithParameters?SIM_DURATION_MS=200")
-	eventually(t, "build to start", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, ok := b.json("/queue/item/" + itoa(qid) + "/api/json")["executable"].(map[string]any)
 		return ok
-	})
+	}, testkit.Sayf("build to start"))
 	b.status("POST", "/safeRestart", "", 302)
 	if info := b.json("/api/json"); info["quietingDown"] != true {
 		t.Errorf("safeRestart must quiet down first")
 	}
-	eventually(t, "safe restart", func() bool { return b.c.Restarts() == 1 })
-	eventually(t, "controller back", func() bool { resp, _ := b.do("GET", "/api/json", ""); return resp.StatusCode == 200 })
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.c.Restarts() == 1 }, testkit.Sayf("safe restart"))
+	testkit.Eventually(t, 10*time.Second, func() bool { resp, _ := b.do("GET", "/api/json", ""); return resp.StatusCode == 200 }, testkit.Sayf("controller back"))
 	if build := b.json("/job/deploy/1/api/json"); build["result"] != "SUCCESS" {
 		t.Errorf("build running at safeRestart must finish: %v", build["result"])
 	}
@@ -238,9 +240,9 @@ func TestFaultsOverHTTP(t *testing.T) {
 	b.status("GET", "/api/json", "", 503)
 	b.status("DELETE", "/__sim/faults", "", 204, anon)
 	post(`{"kind":"restart","for":"50ms"}`, 202)
-	eventually(t, "restart via HTTP", func() bool { return b.c.Restarts() == 1 })
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.c.Restarts() == 1 }, testkit.Sayf("restart via HTTP"))
 	post(`{"kind":"down","for":"100ms"}`, 202)
-	eventually(t, "down and back up", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		resp, err := b.http.Get(b.c.URL() + "__sim/state")
 		if err != nil {
 			return false
@@ -248,7 +250,7 @@ func TestFaultsOverHTTP(t *testing.T) {
 		defer resp.Body.Close()
 		var st State
 		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Restarts == 2
-	})
+	}, testkit.Sayf("down and back up"))
 	post(`{"kind":"hang","after":"1h"}`, 202) // scheduled, not yet active
 	b.status("GET", "/api/json", "", 200)
 	post(`{"kind":"agent-offline","node":"agent-2"}`, 202)

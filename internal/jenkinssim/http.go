@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"html"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,41 +55,46 @@ func (c *Controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["Server"] = serverHeader
 	h["X-Jenkins"] = c.versionHeader
 	h["X-Jenkins-Session"] = []string{session}
-	segs := splitPath(r.URL.EscapedPath())
+	// Jenkins' filters run in this order before Stapler reads the path
+	// (docs/stapler-dispatch.md §1): the semicolon filter, authentication,
+	// the crumb filter.
+	if jenkins.RejectSemicolon(w, r) {
+		return
+	}
+	path, perr := stapler.ParsePath(r.URL.EscapedPath())
 	id, ok := c.authenticate(w, r)
 	if !ok {
 		return
 	}
 	first := ""
-	if len(segs) > 0 {
-		first = segs[0]
+	if len(path.Tokens) > 0 {
+		first = path.Tokens[0]
 	}
 	if id.user == "" && !unprotected[first] {
 		c.authenticationRequired(w, r)
 		return
 	}
 	if r.Method == http.MethodPost && !id.viaToken && first != "j_spring_security_check" && !c.validCrumb(r, id) {
-		c.failure(w, r, http.StatusForbidden, "No valid crumb was included in the request")
+		jenkins.Failure(w, http.StatusForbidden, "No valid crumb was included in the request")
 		return
 	}
-	c.route(w, r, id, segs)
+	if perr != nil {
+		jenkins.ServerError(w, "java.lang.IllegalArgumentException: "+r.URL.EscapedPath())
+		return
+	}
+	c.route(w, r, id, path.Tokens)
 }
 
-// splitPath splits an escaped path into unescaped segments, dropping empty
-// ones (so "//" and trailing slashes are accepted, as Jenkins does).
-func splitPath(p string) []string {
-	parts := strings.Split(p, "/")
-	out := parts[:0]
-	for _, s := range parts {
-		if s == "" {
-			continue
-		}
-		if u, err := url.PathUnescape(s); err == nil {
-			s = u
-		}
-		out = append(out, s)
+// addSlash answers a request that ends at an object without a trailing
+// slash as Stapler does (302 to the path with one) and reports whether it
+// did.
+func addSlash(w http.ResponseWriter, r *http.Request) bool {
+	p, err := stapler.ParsePath(r.URL.EscapedPath())
+	if err != nil || p.Slash {
+		return false
 	}
-	return out
+	jenkins.AddSlash(w, r, p.Canonical())
+	return true
 }
 
 // authenticate resolves Basic credentials or the session cookie. On bad
@@ -136,9 +140,7 @@ func (c *Controller) authenticate(w http.ResponseWriter, r *http.Request) (ident
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="Jenkins"`)
-	w.Header().Set("Content-Type", "text/html;charset=iso-8859-1")
-	w.WriteHeader(http.StatusUnauthorized)
-	fmt.Fprint(w, "<html><head><title>Error 401 Unauthorized</title></head><body><h2>HTTP ERROR 401 Unauthorized</h2>\n<table><tr><th>URI:</th><td>"+html.EscapeString(r.URL.Path)+"</td></tr><tr><th>STATUS:</th><td>401</td></tr><tr><th>MESSAGE:</th><td>Unauthorized</td></tr></table></body></html>\n")
+	jenkins.ContainerError(w, r, http.StatusUnauthorized, "Unauthorized")
 	return id, false
 }
 
@@ -261,21 +263,21 @@ func (c *Controller) serveJSON(w http.ResponseWriter, r *http.Request, build fun
 		q = r.URL.Query()
 	}
 	if q.Has("jsonp") {
-		c.failure(w, r, http.StatusForbidden, "jsonp forbidden; implement jenkins.security.SecureRequester")
+		jenkins.Failure(w, http.StatusForbidden, "jsonp forbidden; implement jenkins.security.SecureRequester")
 		return
 	}
 	opts := stapler.Options{Pretty: q.Has("pretty")}
 	if q.Has("tree") {
 		t, err := stapler.ParseTree(q.Get("tree"))
 		if err != nil {
-			c.serverError(w, err.Error())
+			jenkins.ServerError(w, err.Error())
 			return
 		}
 		opts.Tree = t
 	} else if d := q.Get("depth"); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil {
-			c.serverError(w, "Depth parameter must be a number")
+			jenkins.ServerError(w, "Depth parameter must be a number")
 			return
 		}
 		opts.Depth = n
@@ -289,7 +291,7 @@ func (c *Controller) serveJSON(w http.ResponseWriter, r *http.Request, build fun
 	}
 	c.mu.RUnlock()
 	if obj == nil {
-		c.notFound(w, r)
+		jenkins.NotFound(w)
 		return
 	}
 	body := *bufp
@@ -304,37 +306,12 @@ func (c *Controller) serveJSON(w http.ResponseWriter, r *http.Request, build fun
 	_, _ = w.Write(body)
 }
 
-func (c *Controller) page(w http.ResponseWriter, status int, title, bodyHTML string) {
-	h := w.Header()
-	h.Set("X-Hudson", "1.395")
-	h.Set("Content-Type", "text/html;charset=utf-8")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>%s [Jenkins]</title></head><body>%s</body></html>\n", html.EscapeString(title), bodyHTML)
-}
-
-func (c *Controller) notFound(w http.ResponseWriter, _ *http.Request) {
-	c.page(w, http.StatusNotFound, "Not Found", "<h2>Not Found</h2><p>This page may not exist, or you may not have permission to see it.</p>")
-}
-
-// failure is hudson.model.Failure: the message in X-Error and on a page.
-func (c *Controller) failure(w http.ResponseWriter, _ *http.Request, status int, msg string) {
-	w.Header().Set("X-Error", headerSafe(msg))
-	c.page(w, status, "Error", "<h1>Error</h1><p>"+html.EscapeString(msg)+"</p>")
-}
-
-func (c *Controller) serverError(w http.ResponseWriter, msg string) {
-	c.page(w, http.StatusInternalServerError, "Oops!", "<h2>A problem occurred while processing the request</h2><pre>"+html.EscapeString(msg)+"</pre>")
-}
-
-func headerSafe(s string) string { return jenkins.HeaderSafe(s) }
-
 // requirePOST answers 405 for anything but POST (@RequirePOST).
 func (c *Controller) requirePOST(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodPost {
 		return true
 	}
-	w.Header().Set("Allow", "POST")
-	c.page(w, http.StatusMethodNotAllowed, "POST required", "<p>This URL requires POST</p>")
+	jenkins.RequirePOST(w)
 	return false
 }
 

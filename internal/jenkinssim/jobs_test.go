@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 const paramConfig = `<?xml version="1.0" encoding="UTF-8"?>
@@ -156,14 +159,14 @@ func TestBuildsCappedAt100(t *testing.T) {
 		// Distinct parameters are not needed: non-parameterized
 		// triggers while one is queued collapse into it, so wait.
 		qid := b.trigger("/job/many/build")
-		eventually(t, "item to leave the queue", func() bool {
+		testkit.Eventually(t, 10*time.Second, func() bool {
 			_, ok := b.json("/queue/item/" + itoa(qid) + "/api/json")["executable"].(map[string]any)
 			return ok
-		})
+		}, testkit.Sayf("item to leave the queue"))
 	}
-	eventually(t, "all builds to finish", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		return b.json("/job/many/api/json?tree=lastCompletedBuild[number]")["lastCompletedBuild"].(map[string]any)["number"] == float64(105)
-	})
+	}, testkit.Sayf("all builds to finish"))
 	job := b.json("/job/many/api/json")
 	if n := len(job["builds"].([]any)); n != 100 {
 		t.Errorf("builds: %d, want 100", n)

@@ -11,13 +11,42 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 	st "github.com/jenkinds/jenkinds/internal/stapler"
 )
 
 // maxConfigBytes bounds a submitted config.xml.
 const maxConfigBytes = 10 << 20
 
-func isAPIJSON(rest []string) bool { return len(rest) == 2 && rest[0] == "api" && rest[1] == "json" }
+// The routes below follow Stapler's dispatch (docs/stapler-dispatch.md):
+// an action (doXyz) is called whatever follows its name, so they match on
+// the first segment only; api/json is Api.doJson and takes any method and
+// any tail; an object reached with nothing after it answers 302 to its
+// path with a slash first (addSlash); names are case-sensitive, job names
+// are not.
+
+// at reports whether rest starts with the action name.
+func at(rest []string, name string) bool { return len(rest) > 0 && rest[0] == name }
+
+// api serves <object>/api/…, with build making the object's bean, and
+// reports whether rest was that. api/xml, api/python and api/schema are
+// not simulated: 404 (docs/stapler-dispatch.md §3).
+func (c *Controller) api(w http.ResponseWriter, r *http.Request, rest []string, build func() *st.Object) bool {
+	if !at(rest, "api") {
+		return false
+	}
+	switch {
+	case len(rest) == 1:
+		if !addSlash(w, r) {
+			jenkins.Page(w, http.StatusOK, "Remote API", "<h1>REST API</h1><p>Access data exposed in HTML as XML, JSON or Python: <a href='json?pretty=true'>JSON API</a></p>")
+		}
+	case rest[1] == "json":
+		c.serveJSON(w, r, build)
+	default:
+		jenkins.NotFound(w)
+	}
+	return true
+}
 
 func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, segs []string) {
 	if len(segs) == 0 {
@@ -27,16 +56,14 @@ func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, 
 	rest := segs[1:]
 	switch segs[0] {
 	case "api":
-		if isAPIJSON(segs) {
-			c.serveJSON(w, r, func() *st.Object { return c.rootObject(c.base(r)) })
-			return
-		}
+		c.api(w, r, segs, func() *st.Object { return c.rootObject(c.base(r)) })
+		return
 	case "login":
 		c.ensureSession(w, &id)
-		c.page(w, http.StatusOK, "Sign in", `<form method="post" action="j_spring_security_check" name="login"><input name="j_username"/><input name="j_password" type="password"/><input type="hidden" name="from" value="`+html.EscapeString(r.URL.Query().Get("from"))+`"/><button type="submit">Sign in</button></form>`)
+		jenkins.Page(w, http.StatusOK, "Sign in", `<form method="post" action="j_spring_security_check" name="login"><input name="j_username"/><input name="j_password" type="password"/><input type="hidden" name="from" value="`+html.EscapeString(r.URL.Query().Get("from"))+`"/><button type="submit">Sign in</button></form>`)
 		return
 	case "loginError":
-		c.page(w, http.StatusUnauthorized, "Sign in", "<p>Invalid username or password</p>")
+		jenkins.Page(w, http.StatusUnauthorized, "Sign in", "<p>Invalid username or password</p>")
 		return
 	case "j_spring_security_check":
 		c.login(w, r)
@@ -50,29 +77,35 @@ func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, 
 		c.redirect(w, r, "")
 		return
 	case "health":
-		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		fmt.Fprint(w, `{"status":true}`)
-		return
+		// HealthCheckAction.doIndex: /health is redirected to /health/.
+		if len(rest) == 0 && addSlash(w, r) {
+			return
+		}
+		if len(rest) == 0 || at(rest, "index") {
+			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			fmt.Fprint(w, `{"status":true}`)
+			return
+		}
 	case "whoAmI":
-		if isAPIJSON(rest) {
-			c.serveJSON(w, r, func() *st.Object { return whoAmIObject(id.user) })
+		if c.api(w, r, rest, func() *st.Object { return whoAmIObject(id.user) }) {
 			return
 		}
 	case "me":
-		if isAPIJSON(rest) {
-			c.serveJSON(w, r, func() *st.Object { return userObject(id.user, c.base(r)) })
+		if c.api(w, r, rest, func() *st.Object { return userObject(id.user, c.base(r)) }) {
 			return
 		}
 	case "user":
-		if len(rest) == 3 && isAPIJSON(rest[1:]) && rest[0] == c.cfg.User {
-			c.serveJSON(w, r, func() *st.Object { return userObject(rest[0], c.base(r)) })
+		if len(rest) > 1 && rest[0] == c.cfg.User && c.api(w, r, rest[1:], func() *st.Object { return userObject(rest[0], c.base(r)) }) {
 			return
 		}
 	case "crumbIssuer":
-		if isAPIJSON(rest) {
-			sid := c.ensureSession(w, &id)
-			crumb := c.crumbFor(id.user, sid)
-			c.serveJSON(w, r, func() *st.Object {
+		if at(rest, "api") {
+			var crumb string
+			if len(rest) > 1 && rest[1] == "json" {
+				sid := c.ensureSession(w, &id)
+				crumb = c.crumbFor(id.user, sid)
+			}
+			c.api(w, r, rest, func() *st.Object {
 				return st.New("hudson.security.csrf.DefaultCrumbIssuer", st.P("crumb", crumb), st.P("crumbRequestField", "Jenkins-Crumb"))
 			})
 			return
@@ -84,8 +117,7 @@ func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, 
 		c.createItem(w, r, nil)
 		return
 	case "view":
-		if len(rest) == 3 && rest[0] == "all" && isAPIJSON(rest[1:]) {
-			c.serveJSON(w, r, func() *st.Object { return c.viewObject(c.base(r)) })
+		if len(rest) > 1 && rest[0] == "all" && c.api(w, r, rest[1:], func() *st.Object { return c.viewObject(c.base(r)) }) {
 			return
 		}
 	case "queue":
@@ -95,36 +127,48 @@ func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, 
 		c.routeComputer(w, r, rest)
 		return
 	case "overallLoad":
-		if isAPIJSON(rest) {
-			c.serveJSON(w, r, c.overallLoadObject)
+		if c.api(w, r, rest, c.overallLoadObject) {
 			return
 		}
 	case "pluginManager":
-		if isAPIJSON(rest) {
-			c.serveJSON(w, r, func() *st.Object { return c.pluginsObject(c.base(r)) })
+		if c.api(w, r, rest, func() *st.Object { return c.pluginsObject(c.base(r)) }) {
 			return
 		}
 	case "quietDown", "cancelQuietDown", "safeRestart", "restart":
+		c.admin(w, r, segs[0])
+		return
+	case "wsagents":
+		// WebSocketAgents.doIndex: only /wsagents/ itself.
 		if len(rest) == 0 {
-			c.admin(w, r, segs[0])
+			if !addSlash(w, r) {
+				c.wsAgent(w, r)
+			}
 			return
 		}
-	case "wsagents":
-		c.wsAgent(w, r)
-		return
 	case "tcpSlaveAgentListener":
-		h := w.Header()
-		port := strconv.Itoa(c.AgentPort())
-		h.Set("X-Jenkins-JNLP-Port", port)
-		h.Set("X-Hudson-JNLP-Port", port)
-		h.Set("X-Instance-Identity", c.instanceIdentity())
-		h.Set("X-Jenkins-Agent-Protocols", "JNLP4-connect, Ping")
-		h.Set("X-Remoting-Minimum-Version", "3107.v665000b_51092")
-		h.Set("Content-Type", "text/plain;charset=UTF-8")
-		fmt.Fprint(w, "Jenkins")
-		return
+		// TcpSlaveAgentListener's index view: only /tcpSlaveAgentListener/.
+		if len(rest) == 0 {
+			if !addSlash(w, r) {
+				c.agentListener(w)
+			}
+			return
+		}
 	}
-	c.notFound(w, r)
+	jenkins.NotFound(w)
+}
+
+// agentListener is TcpSlaveAgentListener's index page: the discovery
+// headers of inbound TCP agents.
+func (c *Controller) agentListener(w http.ResponseWriter) {
+	h := w.Header()
+	port := strconv.Itoa(c.AgentPort())
+	h.Set("X-Jenkins-JNLP-Port", port)
+	h.Set("X-Hudson-JNLP-Port", port)
+	h.Set("X-Instance-Identity", c.instanceIdentity())
+	h.Set("X-Jenkins-Agent-Protocols", "JNLP4-connect, Ping")
+	h.Set("X-Remoting-Minimum-Version", "3107.v665000b_51092")
+	h.Set("Content-Type", "text/plain;charset=UTF-8")
+	fmt.Fprint(w, "Jenkins")
 }
 
 // instanceIdentity stands in for the base64 RSA public key of the
@@ -142,7 +186,7 @@ func (c *Controller) dashboard(w http.ResponseWriter, r *http.Request, id identi
 	}
 	sb.WriteString("</table>")
 	c.mu.RUnlock()
-	c.page(w, http.StatusOK, "Dashboard", sb.String())
+	jenkins.Page(w, http.StatusOK, "Dashboard", sb.String())
 }
 
 func (c *Controller) login(w http.ResponseWriter, r *http.Request) {
@@ -175,8 +219,8 @@ func (c *Controller) routeItem(w http.ResponseWriter, r *http.Request, id identi
 		if it != nil && it.kind != kindFolder {
 			break
 		}
-		next, ok := c.container(it)[segs[i+1]]
-		if !ok {
+		next := childNamed(c.container(it), segs[i+1])
+		if next == nil {
 			it = nil
 			break
 		}
@@ -184,11 +228,16 @@ func (c *Controller) routeItem(w http.ResponseWriter, r *http.Request, id identi
 	}
 	c.mu.RUnlock()
 	if it == nil {
-		c.notFound(w, r)
+		jenkins.NotFound(w)
 		return
 	}
 	rest := segs[i:]
 	if len(rest) == 0 {
+		// DirectoryishDispatcher comes before HttpDeletable: DELETE /job/x
+		// is redirected, DELETE /job/x/ deletes.
+		if addSlash(w, r) {
+			return
+		}
 		switch r.Method {
 		case http.MethodDelete:
 			c.mu.Lock()
@@ -198,91 +247,118 @@ func (c *Controller) routeItem(w http.ResponseWriter, r *http.Request, id identi
 			c.mu.Unlock()
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			c.page(w, http.StatusOK, it.fullName(), "<h1>"+html.EscapeString(it.fullName())+"</h1>")
+			c.itemPage(w, it)
 		}
 		return
 	}
-	if isAPIJSON(rest) {
-		c.serveJSON(w, r, func() *st.Object {
-			if it.deleted {
-				return nil
-			}
-			return c.itemObject(it, c.base(r))
-		})
+	if c.api(w, r, rest, func() *st.Object {
+		if it.deleted {
+			return nil
+		}
+		return c.itemObject(it, c.base(r))
+	}) {
 		return
 	}
-	if len(rest) == 1 {
-		switch rest[0] {
-		case "build":
-			c.doBuild(w, r, id, it, false)
+	switch rest[0] {
+	case "build":
+		c.doBuild(w, r, id, it, false)
+		return
+	case "buildWithParameters":
+		c.doBuild(w, r, id, it, true)
+		return
+	case "config.xml":
+		c.config(w, r, it)
+		return
+	case "doDelete":
+		if !c.requirePOST(w, r) {
 			return
-		case "buildWithParameters":
-			c.doBuild(w, r, id, it, true)
+		}
+		c.mu.Lock()
+		parent := ""
+		if it.parent != nil {
+			parent = it.parent.path()
+		}
+		if !it.deleted {
+			c.deleteLocked(it)
+		}
+		c.mu.Unlock()
+		c.redirect(w, r, parent)
+		return
+	case "enable", "disable":
+		if !c.requirePOST(w, r) {
 			return
-		case "config.xml":
-			c.config(w, r, it)
+		}
+		c.mu.Lock()
+		it.disabled = rest[0] == "disable"
+		it.configXML = setDisabledInConfig(it.configXML, it.disabled)
+		if !it.disabled {
+			c.maintainLocked()
+		}
+		c.saveJobsLocked()
+		path := it.path()
+		c.mu.Unlock()
+		c.redirect(w, r, path)
+		return
+	case "createItem":
+		if it.kind == kindFolder {
+			c.createItem(w, r, it)
 			return
-		case "doDelete":
-			if !c.requirePOST(w, r) {
-				return
-			}
-			c.mu.Lock()
-			parent := ""
-			if it.parent != nil {
-				parent = it.parent.path()
-			}
-			if !it.deleted {
-				c.deleteLocked(it)
-			}
-			c.mu.Unlock()
-			c.redirect(w, r, parent)
+		}
+	case "index":
+		if indexView(r, rest) {
+			c.itemPage(w, it)
 			return
-		case "enable", "disable":
-			if !c.requirePOST(w, r) {
-				return
-			}
-			c.mu.Lock()
-			it.disabled = rest[0] == "disable"
-			it.configXML = setDisabledInConfig(it.configXML, it.disabled)
-			if !it.disabled {
-				c.maintainLocked()
-			}
-			c.saveJobsLocked()
-			path := it.path()
-			c.mu.Unlock()
-			c.redirect(w, r, path)
-			return
-		case "createItem":
-			if it.kind == kindFolder {
-				c.createItem(w, r, it)
-				return
-			}
 		}
 	}
 	if it.isJob() {
 		c.routeBuild(w, r, id, it, rest)
 		return
 	}
-	c.notFound(w, r)
+	jenkins.NotFound(w)
+}
+
+// childNamed finds a job by its URL name: Jenkins and folders keep their
+// items in maps ordered by String.CASE_INSENSITIVE_ORDER, so /job/HELLO/ is
+// the job hello.
+func childNamed(items map[string]*item, name string) *item {
+	if it, ok := items[name]; ok {
+		return it
+	}
+	for n, it := range items {
+		if strings.EqualFold(n, name) {
+			return it
+		}
+	}
+	return nil
+}
+
+// indexView reports whether rest is "index" as a view is served: the last
+// segment, without a trailing slash (Facet's view dispatcher).
+func indexView(r *http.Request, rest []string) bool {
+	return len(rest) == 1 && rest[0] == "index" && !strings.HasSuffix(r.URL.EscapedPath(), "/")
+}
+
+func (c *Controller) itemPage(w http.ResponseWriter, it *item) {
+	jenkins.Page(w, http.StatusOK, it.fullName(), "<h1>"+html.EscapeString(it.fullName())+"</h1>")
 }
 
 func (c *Controller) doBuild(w http.ResponseWriter, r *http.Request, id identity, it *item, withParams bool) {
 	if err := r.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
-		c.failure(w, r, http.StatusBadRequest, err.Error())
+		jenkins.Failure(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	c.mu.RLock()
 	disabled, params, authToken, name := it.disabled, it.params, it.authToken, it.fullName()
 	c.mu.RUnlock()
 	if !it.isJob() {
-		c.notFound(w, r)
+		jenkins.NotFound(w)
 		return
 	}
 	token, hasToken := r.Form["token"]
 	tokenOK := false
 	if authToken != "" && hasToken {
 		if token[0] != authToken {
-			c.failure(w, r, http.StatusForbidden, "Invalid token provided.")
+			jenkins.Failure(w, http.StatusForbidden, "Invalid token provided.")
 			return
 		}
 		tokenOK = true
@@ -295,7 +371,7 @@ func (c *Controller) doBuild(w http.ResponseWriter, r *http.Request, id identity
 	}
 	delay, err := c.delay(r)
 	if err != nil {
-		c.failure(w, r, http.StatusBadRequest, err.Error())
+		jenkins.Failure(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if withParams {
@@ -303,11 +379,11 @@ func (c *Controller) doBuild(w http.ResponseWriter, r *http.Request, id identity
 			return
 		}
 		if disabled {
-			c.page(w, http.StatusConflict, "Error", html.EscapeString(name)+" is not buildable")
+			jenkins.Page(w, http.StatusConflict, "Error", html.EscapeString(name)+" is not buildable")
 			return
 		}
 		if len(params) == 0 {
-			c.failure(w, r, http.StatusBadRequest, name+" is not parameterized")
+			jenkins.Failure(w, http.StatusBadRequest, name+" is not parameterized")
 			return
 		}
 		values := make([]paramValue, 0, len(params))
@@ -319,7 +395,7 @@ func (c *Controller) doBuild(w http.ResponseWriter, r *http.Request, id identity
 			}
 			pv, err := p.value(s)
 			if err != nil {
-				c.failure(w, r, http.StatusBadRequest, err.Error())
+				jenkins.Failure(w, http.StatusBadRequest, err.Error())
 				return
 			}
 			values = append(values, pv)
@@ -328,11 +404,11 @@ func (c *Controller) doBuild(w http.ResponseWriter, r *http.Request, id identity
 		return
 	}
 	if disabled {
-		c.page(w, http.StatusConflict, "Error", html.EscapeString(name)+" is not buildable")
+		jenkins.Page(w, http.StatusConflict, "Error", html.EscapeString(name)+" is not buildable")
 		return
 	}
 	if len(params) > 0 && r.Method != http.MethodPost {
-		c.page(w, http.StatusOK, "Build "+name, "<p>This build requires parameters:</p>")
+		jenkins.Page(w, http.StatusOK, "Build "+name, "<p>This build requires parameters:</p>")
 		return
 	}
 	if !permission() {
@@ -343,9 +419,9 @@ func (c *Controller) doBuild(w http.ResponseWriter, r *http.Request, id identity
 		values, err = submittedParams(r, params)
 		if err != nil {
 			if be, ok := err.(badForm); ok {
-				c.failure(w, r, http.StatusBadRequest, string(be))
+				jenkins.Failure(w, http.StatusBadRequest, string(be))
 			} else {
-				c.serverError(w, err.Error())
+				jenkins.ServerError(w, err.Error())
 			}
 			return
 		}
@@ -447,7 +523,7 @@ func (c *Controller) enqueue(w http.ResponseWriter, r *http.Request, id identity
 	c.mu.Lock()
 	if it.deleted {
 		c.mu.Unlock()
-		c.notFound(w, r)
+		jenkins.NotFound(w)
 		return
 	}
 	res := c.scheduleLocked(it, values, cs, delay)
@@ -468,11 +544,11 @@ func (c *Controller) createItem(w http.ResponseWriter, r *http.Request, parent *
 	q := r.URL.Query()
 	name := q.Get("name")
 	if name == "" {
-		c.failure(w, r, http.StatusBadRequest, "Query parameter 'name' is required")
+		jenkins.Failure(w, http.StatusBadRequest, "Query parameter 'name' is required")
 		return
 	}
 	if err := checkGoodName(name); err != nil {
-		c.failure(w, r, http.StatusBadRequest, err.Error())
+		jenkins.Failure(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	var configXML string
@@ -488,40 +564,40 @@ func (c *Controller) createItem(w http.ResponseWriter, r *http.Request, parent *
 		}
 		c.mu.RUnlock()
 		if src == nil {
-			c.failure(w, r, http.StatusBadRequest, "No such job: "+from)
+			jenkins.Failure(w, http.StatusBadRequest, "No such job: "+from)
 			return
 		}
 	} else {
 		ct := r.Header.Get("Content-Type")
 		if ct == "" {
-			c.failure(w, r, http.StatusBadRequest, "No Content-Type header set")
+			jenkins.Failure(w, http.StatusBadRequest, "No Content-Type header set")
 			return
 		}
 		if !strings.HasPrefix(ct, "application/xml") && !strings.HasPrefix(ct, "text/xml") {
-			c.failure(w, r, http.StatusBadRequest, "Requires 'mode' parameter, or a config.xml body with Content-Type application/xml")
+			jenkins.Failure(w, http.StatusBadRequest, "Requires 'mode' parameter, or a config.xml body with Content-Type application/xml")
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConfigBytes))
 		if err != nil {
-			c.failure(w, r, http.StatusBadRequest, "read config.xml: "+err.Error())
+			jenkins.Failure(w, http.StatusBadRequest, "read config.xml: "+err.Error())
 			return
 		}
 		configXML = string(body)
 	}
 	cfg, err := parseJobConfig(configXML)
 	if err != nil {
-		c.serverError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
+		jenkins.ServerError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
 		return
 	}
 	c.mu.Lock()
 	if parent != nil && parent.deleted {
 		c.mu.Unlock()
-		c.notFound(w, r)
+		jenkins.NotFound(w)
 		return
 	}
 	if _, exists := c.container(parent)[name]; exists {
 		c.mu.Unlock()
-		c.failure(w, r, http.StatusBadRequest, "A job already exists with the name ‘"+name+"’")
+		jenkins.Failure(w, http.StatusBadRequest, "A job already exists with the name ‘"+name+"’")
 		return
 	}
 	it := c.newItemLocked(parent, name, cfg, normaliseConfig(configXML))
@@ -536,31 +612,31 @@ func (c *Controller) createItem(w http.ResponseWriter, r *http.Request, parent *
 }
 
 func (c *Controller) config(w http.ResponseWriter, r *http.Request, it *item) {
+	// AbstractItem.doConfigDotXml reads GET and POST; anything else,
+	// HEAD included (Stapler does not turn HEAD into GET), is 400.
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	case http.MethodGet:
 		c.mu.RLock()
 		body := it.configXML
 		c.mu.RUnlock()
 		w.Header().Set("Content-Type", "application/xml")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		if r.Method == http.MethodGet {
-			_, _ = io.WriteString(w, body)
-		}
+		_, _ = io.WriteString(w, body)
 	case http.MethodPost:
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConfigBytes))
 		if err != nil {
-			c.failure(w, r, http.StatusBadRequest, "read config.xml: "+err.Error())
+			jenkins.Failure(w, http.StatusBadRequest, "read config.xml: "+err.Error())
 			return
 		}
 		cfg, err := parseJobConfig(string(body))
 		if err != nil {
-			c.serverError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
+			jenkins.ServerError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
 			return
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if (cfg.kind == kindFolder) != (it.kind == kindFolder) {
-			c.failure(w, r, http.StatusBadRequest, fmt.Sprintf("Expecting %s but got %s instead", it.kind.class(), cfg.kind.class()))
+			jenkins.Failure(w, http.StatusBadRequest, fmt.Sprintf("Expecting %s but got %s instead", it.kind.class(), cfg.kind.class()))
 			return
 		}
 		it.apply(cfg, normaliseConfig(string(body)))
@@ -568,38 +644,59 @@ func (c *Controller) config(w http.ResponseWriter, r *http.Request, it *item) {
 		c.saveJobsLocked()
 		w.WriteHeader(http.StatusOK)
 	default:
-		c.failure(w, r, http.StatusBadRequest, "Unsupported method "+r.Method)
+		jenkins.ContainerError(w, r, http.StatusBadRequest, "Bad Request")
 	}
 }
 
 func (c *Controller) routeBuild(w http.ResponseWriter, r *http.Request, id identity, it *item, rest []string) {
+	// Job.getDynamic: a number (Integer.parseInt) or a permalink; the
+	// getters getFirstBuild, getLastBuild, … answer the same names.
 	c.mu.RLock()
 	var b *build
-	if n, err := strconv.Atoi(rest[0]); err == nil {
-		b = it.build(n)
+	if n, err := strconv.ParseInt(rest[0], 10, 32); err == nil {
+		b = it.build(int(n))
+	} else if rest[0] == "firstBuild" && len(it.builds) > 0 {
+		b = it.builds[0]
 	} else if pb, ok := it.permalink(rest[0]); ok {
 		b = pb
 	}
 	c.mu.RUnlock()
 	if b == nil {
-		c.notFound(w, r)
+		jenkins.NotFound(w)
 		return
 	}
 	rest = rest[1:]
-	switch {
-	case len(rest) == 0:
-		c.page(w, http.StatusOK, b.fullDisplayName(), "<h1>"+html.EscapeString(b.fullDisplayName())+"</h1>")
-	case isAPIJSON(rest):
-		c.serveJSON(w, r, func() *st.Object { return c.buildObject(b, c.base(r)) })
-	case len(rest) == 1 && rest[0] == "consoleText":
+	if len(rest) == 0 {
+		if !addSlash(w, r) {
+			jenkins.Page(w, http.StatusOK, b.fullDisplayName(), "<h1>"+html.EscapeString(b.fullDisplayName())+"</h1>")
+		}
+		return
+	}
+	if c.api(w, r, rest, func() *st.Object { return c.buildObject(b, c.base(r)) }) {
+		return
+	}
+	switch rest[0] {
+	case "consoleText":
 		c.mu.RLock()
 		text := b.logText(c.now())
 		c.mu.RUnlock()
 		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 		_, _ = io.WriteString(w, text)
-	case len(rest) == 2 && rest[0] == "logText" && (rest[1] == "progressiveText" || rest[1] == "progressiveHtml"):
-		c.progressive(w, r, b, rest[1] == "progressiveHtml")
-	case len(rest) == 1 && (rest[0] == "stop" || rest[0] == "term" || rest[0] == "kill"):
+		return
+	case "logText":
+		// getLogText() is an object: progressiveText/progressiveHtml are
+		// its actions.
+		switch {
+		case len(rest) == 1:
+			if !addSlash(w, r) {
+				jenkins.NotFound(w)
+			}
+			return
+		case rest[1] == "progressiveText" || rest[1] == "progressiveHtml":
+			c.progressive(w, r, b, rest[1] == "progressiveHtml")
+			return
+		}
+	case "stop", "term", "kill":
 		if !c.requirePOST(w, r) {
 			return
 		}
@@ -614,9 +711,14 @@ func (c *Controller) routeBuild(w http.ResponseWriter, r *http.Request, id ident
 		}
 		w.Header().Set("Location", url)
 		w.WriteHeader(http.StatusFound)
-	default:
-		c.notFound(w, r)
+		return
+	case "index":
+		if indexView(r, rest) {
+			jenkins.Page(w, http.StatusOK, b.fullDisplayName(), "<h1>"+html.EscapeString(b.fullDisplayName())+"</h1>")
+			return
+		}
 	}
+	jenkins.NotFound(w)
 }
 
 func (c *Controller) progressive(w http.ResponseWriter, r *http.Request, b *build, htmlFlavor bool) {
@@ -646,11 +748,11 @@ func (c *Controller) progressive(w http.ResponseWriter, r *http.Request, b *buil
 }
 
 func (c *Controller) routeQueue(w http.ResponseWriter, r *http.Request, rest []string) {
-	switch {
-	case isAPIJSON(rest):
-		c.serveJSON(w, r, func() *st.Object { return c.queueObject(c.base(r)) })
+	if c.api(w, r, rest, func() *st.Object { return c.queueObject(c.base(r)) }) {
 		return
-	case len(rest) == 1 && rest[0] == "cancelItem":
+	}
+	switch {
+	case at(rest, "cancelItem"):
 		if !c.requirePOST(w, r) {
 			return
 		}
@@ -661,42 +763,48 @@ func (c *Controller) routeQueue(w http.ResponseWriter, r *http.Request, rest []s
 		switch {
 		case q == nil:
 			c.mu.Unlock()
-			c.page(w, http.StatusNotFound, "Error", "Provided id ("+html.EscapeString(idStr)+") not found")
+			jenkins.Page(w, http.StatusNotFound, "Error", "Provided id ("+html.EscapeString(idStr)+") not found")
 		case q.left:
 			c.mu.Unlock()
-			c.page(w, http.StatusUnprocessableEntity, "Error", "Item for id ("+idStr+") is not cancellable")
+			jenkins.Page(w, http.StatusUnprocessableEntity, "Error", "Item for id ("+idStr+") is not cancellable")
 		default:
 			c.cancelLocked(q)
 			c.mu.Unlock()
 			w.WriteHeader(http.StatusNoContent)
 		}
 		return
-	case len(rest) >= 2 && rest[0] == "item":
+	case at(rest, "item") && len(rest) >= 2:
+		// Queue.getItem(long): the token must parse as a long
+		// (TokenList.nextAsLong), or the NumberFormatException escapes
+		// Stapler: a 500.
 		qid, err := strconv.ParseInt(rest[1], 10, 64)
 		if err != nil {
+			jenkins.ServerError(w, `java.lang.NumberFormatException: For input string: "`+rest[1]+`"`)
+			return
+		}
+		c.mu.RLock()
+		found := c.queueItemLocked(qid) != nil
+		c.mu.RUnlock()
+		if !found {
 			break
 		}
 		sub := rest[2:]
-		switch {
-		case isAPIJSON(sub):
-			c.serveJSON(w, r, func() *st.Object {
-				if q := c.queueItemLocked(qid); q != nil {
-					return c.queueItemObject(q, c.base(r))
-				}
-				return nil
-			})
-			return
-		case len(sub) == 0:
-			c.mu.RLock()
-			q := c.queueItemLocked(qid)
-			c.mu.RUnlock()
-			if q == nil {
-				break
+		if c.api(w, r, sub, func() *st.Object {
+			if q := c.queueItemLocked(qid); q != nil {
+				return c.queueItemObject(q, c.base(r))
 			}
-			w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
-			fmt.Fprintf(w, "Queue item exists. For details check, for example, /queue/item/%d/api/json?tree=cancelled,executable[url]", qid)
+			return nil
+		}) {
 			return
-		case len(sub) == 1 && sub[0] == "cancelQueue":
+		}
+		switch {
+		case len(sub) == 0 && addSlash(w, r):
+		case len(sub) == 0 || at(sub, "index"):
+			// Queue.Item.doIndex, whatever the method; it quotes the
+			// request URI as sent.
+			w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+			fmt.Fprintf(w, "Queue item exists. For details check, for example, %sapi/json?tree=cancelled,executable[url]", r.URL.EscapedPath())
+		case at(sub, "cancelQueue"):
 			if !c.requirePOST(w, r) {
 				return
 			}
@@ -706,36 +814,53 @@ func (c *Controller) routeQueue(w http.ResponseWriter, r *http.Request, rest []s
 			}
 			c.mu.Unlock()
 			w.WriteHeader(http.StatusNoContent)
-			return
+		default:
+			jenkins.NotFound(w)
 		}
+		return
 	}
-	c.notFound(w, r)
+	jenkins.NotFound(w)
 }
 
 func (c *Controller) routeComputer(w http.ResponseWriter, r *http.Request, rest []string) {
-	if isAPIJSON(rest) {
-		c.serveJSON(w, r, func() *st.Object { return c.computerSetObject(c.base(r)) })
+	if c.api(w, r, rest, func() *st.Object { return c.computerSetObject(c.base(r)) }) {
 		return
 	}
-	if len(rest) == 3 && isAPIJSON(rest[1:]) {
-		name := rest[0]
-		c.serveJSON(w, r, func() *st.Object {
-			for _, n := range c.nodes {
-				if (n.builtIn() && (name == "(built-in)" || name == "(master)")) || (!n.builtIn() && n.name == name) {
-					return c.computerObject(n, c.base(r))
-				}
-			}
-			return nil
-		})
+	if len(rest) == 0 {
+		if !addSlash(w, r) {
+			jenkins.NotFound(w) // the nodes page is not simulated
+		}
 		return
 	}
-	c.notFound(w, r)
+	// ComputerSet.getDynamic → Jenkins.getComputer: "(built-in)" and
+	// "(master)" are the built-in node, others by exact name.
+	name := rest[0]
+	c.mu.RLock()
+	var target *node
+	for _, n := range c.nodes {
+		if (n.builtIn() && (name == "(built-in)" || name == "(master)")) || (!n.builtIn() && n.name == name) {
+			target = n
+			break
+		}
+	}
+	c.mu.RUnlock()
+	switch {
+	case target == nil:
+	case len(rest) == 1:
+		if !addSlash(w, r) {
+			jenkins.NotFound(w) // the node's page is not simulated
+		}
+		return
+	case c.api(w, r, rest[1:], func() *st.Object { return c.computerObject(target, c.base(r)) }):
+		return
+	}
+	jenkins.NotFound(w)
 }
 
 func (c *Controller) admin(w http.ResponseWriter, r *http.Request, action string) {
 	if r.Method != http.MethodPost {
 		if action == "safeRestart" || action == "restart" {
-			c.page(w, http.StatusOK, "Restart", "<form method='post'><p>Are you sure about restarting Jenkins?</p><button>Yes</button></form>")
+			jenkins.Page(w, http.StatusOK, "Restart", "<form method='post'><p>Are you sure about restarting Jenkins?</p><button>Yes</button></form>")
 			return
 		}
 		c.requirePOST(w, r)

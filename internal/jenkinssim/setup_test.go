@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // bundle is one running simulator and a client for it.
@@ -97,20 +99,6 @@ func (b *bundle) json(path string) map[string]any {
 	return m
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // trigger POSTs path and returns the queue id from Location.
 func (b *bundle) trigger(path string) int {
 	b.t.Helper()
@@ -136,19 +124,19 @@ func queueID(t *testing.T, loc string) int {
 func (b *bundle) waitBuild(job string, qid int) map[string]any {
 	b.t.Helper()
 	var number float64
-	eventually(b.t, "queue item to start", func() bool {
+	testkit.Eventually(b.t, 10*time.Second, func() bool {
 		item := b.json("/queue/item/" + itoa(qid) + "/api/json")
 		if exe, ok := item["executable"].(map[string]any); ok {
 			number = exe["number"].(float64)
 			return true
 		}
 		return false
-	})
+	}, testkit.Sayf("queue item to start"))
 	var build map[string]any
-	eventually(b.t, "build to finish", func() bool {
+	testkit.Eventually(b.t, 10*time.Second, func() bool {
 		build = b.json("/job/" + job + "/" + itoa(int(number)) + "/api/json")
 		return build["building"] == false
-	})
+	}, testkit.Sayf("build to finish"))
 	return build
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // AgentSecret returns the secret an agent presents to /wsagents/.
@@ -35,21 +37,21 @@ func (c *Controller) wsAgent(w http.ResponseWriter, r *http.Request) {
 	name, secret := r.Header.Get("Node-Name"), r.Header.Get("Secret-Key")
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if name == "" || secret == "" || key == "" || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		c.failure(w, r, http.StatusBadRequest, "This endpoint is only for use from agent.jar in WebSocket mode")
+		jenkins.Failure(w, http.StatusBadRequest, "This endpoint is only for use from agent.jar in WebSocket mode")
 		return
 	}
 	want, ok := c.AgentSecret(name)
 	if !ok {
-		c.failure(w, r, http.StatusBadRequest, "no such agent: "+name)
+		jenkins.Failure(w, http.StatusBadRequest, "no such agent: "+name)
 		return
 	}
 	if secret != want {
-		c.page(w, http.StatusForbidden, "Forbidden", "Incorrect secret")
+		jenkins.Page(w, http.StatusForbidden, "Forbidden", "Incorrect secret")
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		c.serverError(w, "cannot upgrade")
+		jenkins.ServerError(w, "cannot upgrade")
 		return
 	}
 	conn, rw, err := hj.Hijack()

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
@@ -43,30 +40,34 @@ type answer struct {
 	err    error // nil when applied
 }
 
-// classify is the one place that decides what an answer means. 401 and
-// 403 are jenkinds' own credentials failing on that controller, not the
-// client's fault, so they count as unavailable (retried, never passed on).
+// classify is the one place that decides what an answer means, by
+// jenkins.Classify and two named rules: 401 and 403 are jenkinds' own
+// credentials failing on that controller (jenkins.CredentialsRejected),
+// not the client's fault, so they count as unavailable (retried, never
+// passed on); createItem's "already exists" is exists
+// (jenkins.AlreadyExists). body is the answer's body when the call
+// succeeded; a refusal's comes with its StatusError.
 func classify(r *jenkins.Response, body []byte, err error) answer {
 	a := answer{body: body, err: err}
 	if r != nil {
 		a.code, a.header = r.Code, r.Header
 	}
-	var se *jenkins.StatusError
+	if se := (*jenkins.StatusError)(nil); errors.As(err, &se) {
+		a.body = se.Body
+	}
 	switch {
 	case err == nil:
 		a.kind = applied
-	case !errors.As(err, &se):
-		a.kind = unavailable // no answer at all
-	case se.Code == http.StatusNotFound:
-		a.kind = notFound
-	case se.Code == http.StatusBadRequest && strings.Contains(se.Message, "already exists"):
-		a.kind = exists
-	case se.Code == http.StatusUnauthorized, se.Code == http.StatusForbidden, se.Code == http.StatusRequestTimeout,
-		se.Code == http.StatusTooManyRequests, se.Code == http.StatusBadGateway, se.Code == http.StatusServiceUnavailable,
-		se.Code == http.StatusGatewayTimeout:
+	case jenkins.CredentialsRejected(err):
 		a.kind = unavailable
-	default:
+	case jenkins.IsNotFound(err):
+		a.kind = notFound
+	case jenkins.AlreadyExists(err):
+		a.kind = exists
+	case jenkins.Classify(err) == jenkins.Refused:
 		a.kind = refused
+	default: // nothing sent, not judged (502, 503, …), or no answer
+		a.kind = unavailable
 	}
 	return a
 }
@@ -107,32 +108,18 @@ func (a answer) xError() string {
 
 // backend is one controller as job sync talks to it.
 type backend struct {
-	rt      *controller.Runtime
-	client  *jenkins.Client
-	timeout time.Duration
+	rt     *controller.Runtime
+	client *jenkins.Client // bounded by RequestTimeout
 }
 
-type clientEntry struct {
-	url, user, token string
-	b                *backend
-}
-
-// backend returns the client of rt, rebuilt when its URL, user or token
-// changed.
+// backend returns rt's client: the one its runtime built (every request
+// counted on the controller's live record), bounded by RequestTimeout.
 func (s *Service) backend(rt *controller.Runtime) (*backend, error) {
-	inst, tok := rt.Instance(), rt.Token()
-	s.clientMu.Lock()
-	defer s.clientMu.Unlock()
-	if e, ok := s.clients[inst.ID]; ok && e.url == inst.URL && e.user == inst.Username && e.token == tok {
-		return e.b, nil
+	c := rt.Client()
+	if c == nil {
+		return nil, fmt.Errorf("controller %s has no usable URL", rt.Name())
 	}
-	c, err := jenkins.New(inst.URL, inst.Username, tok, s.hc)
-	if err != nil {
-		return nil, err
-	}
-	b := &backend{rt: rt, client: c, timeout: s.cfg.RequestTimeout}
-	s.clients[inst.ID] = clientEntry{url: inst.URL, user: inst.Username, token: tok, b: b}
-	return b, nil
+	return &backend{rt: rt, client: c.WithTimeout(s.cfg.RequestTimeout)}, nil
 }
 
 // as returns b sending the caller's Authorization header instead of
@@ -141,21 +128,6 @@ func (b *backend) as(authorization string) *backend {
 	cp := *b
 	cp.client = b.client.As(authorization)
 	return &cp
-}
-
-func (b *backend) send(ctx context.Context, method, p, body string) answer {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	var rd io.Reader
-	var ct string
-	if method == http.MethodPost {
-		rd = strings.NewReader(body)
-		if body != "" {
-			ct = "application/xml"
-		}
-	}
-	r, data, err := b.client.Do(ctx, method, p, rd, ct)
-	return classify(r, data, err)
 }
 
 // splitName splits a full name into its folder ("" for the root) and
@@ -168,35 +140,29 @@ func splitName(full string) (folder, name string) {
 	return "", full
 }
 
-// folderPath is the path of a folder ("" for the root), with a trailing
-// slash unless it is the root.
-func folderPath(folder string) string {
-	if folder == "" {
-		return ""
-	}
-	return jenkins.JobPath(folder)
-}
-
 // create sends POST [folder/]createItem?name= with the config.
 func (b *backend) create(ctx context.Context, job, config string) answer {
 	folder, name := splitName(job)
-	return b.send(ctx, http.MethodPost, folderPath(folder)+"createItem?name="+url.QueryEscape(name), config)
+	r, err := b.client.CreateItem(ctx, folder, name, []byte(config))
+	return classify(r, nil, err)
 }
 
 // update sends POST job/…/config.xml.
 func (b *backend) update(ctx context.Context, job, config string) answer {
-	return b.send(ctx, http.MethodPost, jenkins.JobPath(job)+"config.xml", config)
+	r, err := b.client.PostConfigXML(ctx, job, []byte(config))
+	return classify(r, nil, err)
 }
 
-// remove sends POST job/…/doDelete (302 when done: redirects are not
-// followed).
+// remove sends POST job/…/doDelete (302 when done).
 func (b *backend) remove(ctx context.Context, job string) answer {
-	return b.send(ctx, http.MethodPost, jenkins.JobPath(job)+"doDelete", "")
+	r, err := b.client.Delete(ctx, job)
+	return classify(r, nil, err)
 }
 
 // readConfig reads job/…/config.xml.
 func (b *backend) readConfig(ctx context.Context, job string) answer {
-	return b.send(ctx, http.MethodGet, jenkins.JobPath(job)+"config.xml", "")
+	body, r, err := b.client.ConfigXML(ctx, job)
+	return classify(r, body, err)
 }
 
 // converge makes the controller hold the write, whatever it holds now:

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,48 +91,6 @@ type Variant struct {
 	Controllers []string `json:"controllers"`
 }
 
-// listDepth is how deep folders are listed, as python-jenkins does.
-const listDepth = 10
-
-var listTree = func() string {
-	t := "name"
-	for range listDepth - 1 {
-		t = "name,jobs[" + t + "]"
-	}
-	return "api/json?tree=" + url.QueryEscape("jobs["+t+"]")
-}()
-
-type apiItem struct {
-	Name string     `json:"name"`
-	Jobs *[]apiItem `json:"jobs"` // present on folders only
-}
-
-// list returns the full names of every job and folder of the controller,
-// in one request.
-func (b *backend) list(ctx context.Context) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	var root struct {
-		Jobs []apiItem `json:"jobs"`
-	}
-	if _, err := b.client.GetJSON(ctx, listTree, &root); err != nil {
-		return nil, err
-	}
-	var out []string
-	var walk func(prefix string, items []apiItem)
-	walk = func(prefix string, items []apiItem) {
-		for _, it := range items {
-			full := prefix + it.Name
-			out = append(out, full)
-			if it.Jobs != nil {
-				walk(full+"/", *it.Jobs)
-			}
-		}
-	}
-	walk("", root.Jobs)
-	return out, nil
-}
-
 var declRE = regexp.MustCompile(`^\s*<\?xml[^?]*\?>`)
 
 // Normalise is what drift compares of a config.xml: without a byte order
@@ -176,7 +133,7 @@ func (s *Service) Drift(ctx context.Context, cluster string) (Report, error) {
 	for i, t := range ts {
 		wg.Go(func() {
 			s.send(ctx, t, func(b *backend) answer {
-				lists[i], listErr[i] = b.list(ctx)
+				lists[i], listErr[i] = b.client.JobNames(ctx)
 				if listErr[i] != nil {
 					return answer{kind: unavailable, err: listErr[i]}
 				}

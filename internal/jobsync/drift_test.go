@@ -14,6 +14,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
@@ -164,7 +165,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 		}
 		en.d = en.open()
 		svc := en.newService()
-		en.clock.Add(time.Minute)
+		en.clock.Advance(time.Minute)
 		got, err := svc.Retry(context.Background())
 		if err != nil || got != (jobsync.RetryStats{Sent: 1, Applied: 1}) {
 			t.Fatalf("Retry of the new service: got %+v %v", got, err)
@@ -185,15 +186,14 @@ func TestRun(t *testing.T) {
 	if err := en.sim(1).Up(); err != nil {
 		t.Fatal(err)
 	}
-	en.clock.Add(time.Minute)
+	en.clock.Advance(time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- en.svc.Run(ctx) }()
-	eventually(t, 10*time.Second, func() bool { return en.config(1, "run") != "" }, func() string { return "jenkins-1 never got the job" })
-	eventually(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool { return en.config(1, "run") != "" }, func() string { return "jenkins-1 never got the job" })
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		return en.metric("jenkinds_job_drift") == 0 && en.metric("jenkinds_job_sync_pending") == 0
-	},
-		func() string { return "metrics never settled" })
+	}, func() string { return "metrics never settled" })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)

@@ -1,18 +1,18 @@
 package jobsync
 
 import (
-	"github.com/jenkinds/jenkinds/internal/jenkins"
-
 	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // RouteKind is a front-door request this package serves.
@@ -85,7 +85,7 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request, cluster string, 
 	case RouteDelete:
 		s.ServeDelete(w, r, cluster, rt.Job)
 	default:
-		notFoundPage(w)
+		jenkins.NotFound(w)
 	}
 }
 
@@ -94,17 +94,18 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request, cluster string, 
 // creating the job folder/N on every active controller of cluster (see the
 // package documentation for partial failures).
 func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluster, folder string) {
-	if !requirePOST(w, r) {
+	if r.Method != http.MethodPost {
+		jenkins.RequirePOST(w)
 		return
 	}
 	q := r.URL.Query()
 	name := q.Get("name")
 	if name == "" {
-		failure(w, http.StatusBadRequest, "Query parameter 'name' is required")
+		jenkins.Failure(w, http.StatusBadRequest, "Query parameter 'name' is required")
 		return
 	}
-	if err := checkGoodName(name); err != nil {
-		failure(w, http.StatusBadRequest, err.Error())
+	if err := jenkins.CheckGoodName(name); err != nil {
+		jenkins.Failure(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	job := joinName(folder, name)
@@ -123,7 +124,7 @@ func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluste
 		case applied:
 			config = a.body
 		case notFound:
-			failure(w, http.StatusBadRequest, "No such job: "+q.Get("from"))
+			jenkins.Failure(w, http.StatusBadRequest, "No such job: "+q.Get("from"))
 			return
 		case unavailable:
 			s.unavailable(w, cluster, "read the job to copy: "+a.brief())
@@ -135,11 +136,11 @@ func (s *Service) ServeCreateItem(w http.ResponseWriter, r *http.Request, cluste
 	} else {
 		ct := r.Header.Get("Content-Type")
 		if ct == "" {
-			failure(w, http.StatusBadRequest, "No Content-Type header set")
+			jenkins.Failure(w, http.StatusBadRequest, "No Content-Type header set")
 			return
 		}
 		if !strings.HasPrefix(ct, "application/xml") && !strings.HasPrefix(ct, "text/xml") {
-			failure(w, http.StatusBadRequest, "Requires 'mode' parameter, or a config.xml body with Content-Type application/xml")
+			jenkins.Failure(w, http.StatusBadRequest, "Requires 'mode' parameter, or a config.xml body with Content-Type application/xml")
 			return
 		}
 		var ok bool
@@ -175,7 +176,7 @@ func (s *Service) ServeConfigXML(w http.ResponseWriter, r *http.Request, cluster
 				w.Write(a.body)
 			}
 		case notFound:
-			notFoundPage(w)
+			jenkins.NotFound(w)
 		case unavailable:
 			s.unavailable(w, cluster, a.brief())
 		default:
@@ -189,7 +190,7 @@ func (s *Service) ServeConfigXML(w http.ResponseWriter, r *http.Request, cluster
 		o := s.write(r.Context(), cluster, job, OpUpdate, string(config), r.Header.Get("Authorization"))
 		s.answer(w, r, cluster, o, func() { w.WriteHeader(http.StatusOK) })
 	default:
-		failure(w, http.StatusBadRequest, "Unsupported method "+r.Method)
+		jenkins.Failure(w, http.StatusBadRequest, "Unsupported method "+r.Method)
 	}
 }
 
@@ -197,7 +198,8 @@ func (s *Service) ServeConfigXML(w http.ResponseWriter, r *http.Request, cluster
 // Jenkins does) and DELETE /job/…/ (204), after deleting the job on every
 // active controller of cluster.
 func (s *Service) ServeDelete(w http.ResponseWriter, r *http.Request, cluster, job string) {
-	if r.Method != http.MethodDelete && !requirePOST(w, r) {
+	if r.Method != http.MethodDelete && r.Method != http.MethodPost {
+		jenkins.RequirePOST(w)
 		return
 	}
 	o := s.write(r.Context(), cluster, job, OpDelete, "", r.Header.Get("Authorization"))
@@ -221,7 +223,7 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, cluster string,
 	case len(o.targets) == 0:
 		s.unavailable(w, cluster, "the cluster has no active controller")
 	case o.accepted && o.recordErr != nil:
-		serverError(w, fmt.Sprintf("jenkinds: the write reached %d of %d controllers, but the retries of the others could not be stored; send it again",
+		jenkins.ServerError(w, fmt.Sprintf("jenkinds: the write reached %d of %d controllers, but the retries of the others could not be stored; send it again",
 			o.applied(), len(o.targets)))
 	case o.accepted:
 		ok()
@@ -243,11 +245,11 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, cluster string,
 func (s *Service) readConfigBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxConfigBytes))
 	if err != nil {
-		failure(w, http.StatusBadRequest, "read config.xml: "+err.Error())
+		jenkins.Failure(w, http.StatusBadRequest, "read config.xml: "+err.Error())
 		return nil, false
 	}
 	if err := checkXML(body); err != nil {
-		serverError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
+		jenkins.ServerError(w, "java.io.IOException: Unable to read config.xml: "+err.Error())
 		return nil, false
 	}
 	return body, true
@@ -293,8 +295,6 @@ func checkXML(doc []byte) error {
 	return nil
 }
 
-func checkGoodName(name string) error { return jenkins.CheckGoodName(name) }
-
 func joinName(folder, name string) string {
 	if folder = strings.Trim(folder, "/"); folder == "" {
 		return name
@@ -310,39 +310,6 @@ func frontBase(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + "/"
-}
-
-// The answers below are Jenkins' own: hudson.model.Failure (400 with
-// X-Error), the 404 and "Oops" pages, and @RequirePOST's 405.
-
-func page(w http.ResponseWriter, status int, title, bodyHTML string) {
-	h := w.Header()
-	h.Set("X-Hudson", "1.395")
-	h.Set("Content-Type", "text/html;charset=utf-8")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>%s [Jenkins]</title></head><body>%s</body></html>\n", html.EscapeString(title), bodyHTML)
-}
-
-func failure(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("X-Error", headerSafe(msg))
-	page(w, status, "Error", "<h1>Error</h1><p>"+html.EscapeString(msg)+"</p>")
-}
-
-func notFoundPage(w http.ResponseWriter) {
-	page(w, http.StatusNotFound, "Not Found", "<h2>Not Found</h2><p>This page may not exist, or you may not have permission to see it.</p>")
-}
-
-func serverError(w http.ResponseWriter, msg string) {
-	page(w, http.StatusInternalServerError, "Oops!", "<h2>A problem occurred while processing the request</h2><pre>"+html.EscapeString(msg)+"</pre>")
-}
-
-func requirePOST(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodPost {
-		return true
-	}
-	w.Header().Set("Allow", "POST")
-	page(w, http.StatusMethodNotAllowed, "POST required", "<p>This URL requires POST</p>")
-	return false
 }
 
 // passThrough gives the client a controller's answer: its status,
@@ -364,18 +331,5 @@ func passThrough(w http.ResponseWriter, a answer) {
 // unavailable is the front door's 503 (as package proxy answers it): no
 // controller of the cluster could take the request now.
 func (s *Service) unavailable(w http.ResponseWriter, cluster, why string) {
-	w.Header().Set("Retry-After", "5")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprintf(w, "jenkinds: no Jenkins controller of cluster %q can take this request now: %s\n", cluster, why)
-}
-
-// headerSafe keeps a message usable as a header value.
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
+	jenkins.ServiceUnavailable(w, fmt.Sprintf("no Jenkins controller of cluster %q can take this request now: %s", cluster, why), 5*time.Second)
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,27 +21,10 @@ import (
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 const cluster = controller.DefaultCluster
-
-// clock is the services' time: it moves only when a test says so.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is one test's world: simulated controllers registered in a pool as
 // cluster "default", a database, a Service and a front door serving it
@@ -55,7 +37,7 @@ type env struct {
 	pool  *controller.Pool
 	sims  []*jenkinssim.Controller
 	hc    *http.Client
-	clock *clock
+	clock *testkit.Clock
 	cfg   jobsync.Config
 	reg   *prometheus.Registry
 	svc   *jobsync.Service
@@ -66,7 +48,7 @@ type env struct {
 // configure may change the service's configuration first.
 func setup(t *testing.T, e dbtest.Engine, n int, configure ...func(*jobsync.Config)) *env {
 	t.Helper()
-	en := &env{t: t, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, reg: prometheus.NewRegistry()}
+	en := &env{t: t, clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), reg: prometheus.NewRegistry()}
 	en.cfg = jobsync.Config{RequestTimeout: 5 * time.Second, RetryBase: time.Second, RetryMax: time.Minute, PollInterval: 10 * time.Millisecond}
 	for _, c := range configure {
 		c(&en.cfg)
@@ -90,13 +72,14 @@ func setup(t *testing.T, e dbtest.Engine, n int, configure ...func(*jobsync.Conf
 	for i, s := range en.sims {
 		all = append(all, controller.Synced{Instance: controller.Instance{
 			ID: int64(i + 1), Name: s.Name(), URL: s.URL(), Username: s.User(), ClusterID: cluster,
-			MaxConnections: 1000, IsActive: true, HealthStatus: controller.HealthHealthy,
+			MaxConnections: 1000, IsActive: true, HealthStatus: balance.Healthy,
 		}, Token: s.Token()})
 	}
-	en.pool.Sync(all)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	en.hc = &http.Client{Transport: tr}
 	t.Cleanup(tr.CloseIdleConnections)
+	en.pool.SetHTTPClient(en.hc)
+	en.pool.Sync(all)
 	en.svc = en.newService()
 	en.svc.Register(en.reg)
 
@@ -135,7 +118,7 @@ func testLogger() *slog.Logger {
 }
 
 func (en *env) newService() *jobsync.Service {
-	return jobsync.New(en.d, en.pool, en.hc, testLogger(), en.clock.Now, en.cfg)
+	return jobsync.New(en.d, en.pool, testLogger(), en.clock.Now, en.cfg)
 }
 
 func (en *env) sim(i int) *jenkinssim.Controller { return en.sims[i] }
@@ -305,20 +288,6 @@ const folderXML = `<?xml version='1.1' encoding='UTF-8'?>
   <folderViews/>
 </com.cloudbees.hudson.plugins.folder.Folder>
 `
-
-// eventually polls cond until it holds, failing with what() after within.
-func eventually(t *testing.T, within time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what())
-		}
-		<-tick.C
-	}
-}
 
 // engines runs f on every engine, in parallel subtests.
 func engines(t *testing.T, f func(t *testing.T, e dbtest.Engine)) {

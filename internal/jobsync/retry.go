@@ -35,22 +35,17 @@ func (s *Service) Retry(ctx context.Context) (RetryStats, error) {
 	for _, rt := range s.pool.All() {
 		id, h := rt.ID(), rt.Health()
 		seen[id] = true
-		if prev, ok := s.health[id]; ok && prev == balance.Unhealthy && h != balance.Unhealthy {
+		if back := rt.RecoveredAt(); !back.IsZero() && !back.Before(s.lastRound) && h != balance.Unhealthy {
 			if err := s.st.makeDue(ctx, id); err != nil {
 				return stats, err
 			}
 			s.log.Info("controller is back: its pending job writes are due", "controller", rt.Instance().Name)
 		}
-		s.health[id] = h
 		if rt.Instance().IsActive && h != balance.Unhealthy {
 			eligible = append(eligible, id)
 		}
 	}
-	for id := range s.health {
-		if !seen[id] {
-			delete(s.health, id)
-		}
-	}
+	s.lastRound = time.Now() // the health authority's clock, which dates RecoveredAt: the real one
 	n, err := s.forgetUnknown(ctx, seen)
 	stats.Dropped = n
 	if err != nil {

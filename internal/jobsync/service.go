@@ -3,11 +3,9 @@ package jobsync
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
-	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
 )
@@ -21,33 +19,22 @@ type Service struct {
 	cfg     Config
 	st      *store
 	pool    *controller.Pool
-	hc      *http.Client
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
 
 	locks keyedMutex
 
-	clientMu sync.Mutex
-	clients  map[int64]clientEntry
-
-	roundMu      sync.Mutex               // one retry round at a time
-	health       map[int64]balance.Health // each controller's health as of the last round (roundMu)
-	unknownSince map[int64]time.Time      // controllers with pending writes the pool does not know, since (roundMu)
+	roundMu      sync.Mutex          // one retry round at a time
+	lastRound    time.Time           // when the last retry round began (roundMu): controllers back since have their writes due
+	unknownSince map[int64]time.Time // controllers with pending writes the pool does not know, since (roundMu)
 }
 
 // New returns a Service over d (migrated with Migrations) for the
-// controllers of pool, talking to them with hc (nil: a default client)
-// and each controller's API token from the pool, logging to log and
-// reading the time from now.
-func New(d *db.DB, pool *controller.Pool, hc *http.Client, log *slog.Logger, now func() time.Time, cfg Config) *Service {
+// controllers of pool, talking to each with its runtime's client (the
+// controller's API token), logging to log and reading the time from now.
+func New(d *db.DB, pool *controller.Pool, log *slog.Logger, now func() time.Time, cfg Config) *Service {
 	cfg = cfg.withDefaults()
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	// Our own copy: never follow redirects (doDelete answers 302).
-	own := *hc
-	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -55,10 +42,8 @@ func New(d *db.DB, pool *controller.Pool, hc *http.Client, log *slog.Logger, now
 		now = time.Now
 	}
 	return &Service{
-		cfg: cfg, st: newStore(d, now), pool: pool, hc: &own, log: log, now: now,
+		cfg: cfg, st: newStore(d, now), pool: pool, log: log, now: now,
 		metrics: newMetrics(),
-		clients: map[int64]clientEntry{},
-		health:  map[int64]balance.Health{},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // target is one controller of a write and what it answered.
@@ -71,7 +72,7 @@ func (o *outcome) syncHeader() string {
 			h += "; retrying on " + strings.Join(names, ", ")
 		}
 	}
-	return headerSafe(h)
+	return jenkins.HeaderSafe(h)
 }
 
 // targets returns the active controllers of cluster, by id.
@@ -159,7 +160,7 @@ func (s *Service) write(ctx context.Context, cluster, job string, op Op, config,
 			}
 			s.send(ctx, t, func(b *backend) answer { return apply(b.as(caller)) })
 			switch {
-			case t.a.code == http.StatusUnauthorized || t.a.code == http.StatusForbidden || t.a.kind == refused:
+			case jenkins.CredentialsRejected(t.a.err) || t.a.kind == refused:
 				o.pass = &t.a // the caller may not, or Jenkins refused it: as that controller said
 				s.logRefused(cluster, job, o)
 				return o

@@ -61,7 +61,7 @@ func TestCreateWithAControllerDownRetriesIt(t *testing.T) {
 		}
 
 		en.retry(jobsync.RetryStats{}) // backing off: not due yet
-		en.clock.Add(time.Second)
+		en.clock.Advance(time.Second)
 		en.retry(jobsync.RetryStats{Sent: 1, Failed: 1}) // still down
 		if p := en.pending(); len(p) != 1 || p[0].Attempts != 2 || !p[0].NextAttempt.Equal(en.clock.Now().Add(2*time.Second)) {
 			t.Fatalf("pending after a failed retry: got %+v, want attempts 2, next in 2s", p)
@@ -71,7 +71,7 @@ func TestCreateWithAControllerDownRetriesIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		en.retry(jobsync.RetryStats{}) // still backing off
-		en.clock.Add(2 * time.Second)
+		en.clock.Advance(2 * time.Second)
 		en.retry(jobsync.RetryStats{Sent: 1, Applied: 1})
 		en.wantConfig("partial", cfg, 0, 1, 2)
 		if p := en.pending(); len(p) != 0 {
@@ -178,7 +178,7 @@ func TestLaterWriteSupersedesPending(t *testing.T) {
 		if err := en.sim(2).Up(); err != nil {
 			t.Fatal(err)
 		}
-		en.clock.Add(time.Minute)
+		en.clock.Advance(time.Minute)
 		en.retry(jobsync.RetryStats{Sent: 1, Applied: 1}) // update finds no job: creates it
 		en.wantConfig("app", v2, 0, 1, 2)
 	})
@@ -215,7 +215,7 @@ func TestDeleteEverywhere(t *testing.T) {
 		if err := en.sim(1).Up(); err != nil {
 			t.Fatal(err)
 		}
-		en.clock.Add(time.Minute)
+		en.clock.Advance(time.Minute)
 		en.retry(jobsync.RetryStats{Sent: 2, Applied: 2})
 		en.wantMissing("gone", 0, 1, 2)
 		en.wantMissing("gone2", 0, 1, 2)
@@ -302,7 +302,7 @@ func TestUnhealthyControllerGetsWritesWhenBack(t *testing.T) {
 	if r := en.create("b", freestyle("b")); r.status != http.StatusOK || r.header.Get("X-Jenkinds-Sync") != "2/3 controllers; retrying on jenkins-2" {
 		t.Fatalf("createItem b: %d %q", r.status, r.header.Get("X-Jenkinds-Sync"))
 	}
-	en.clock.Add(time.Hour)
+	en.clock.Advance(time.Hour)
 	en.retry(jobsync.RetryStats{}) // unhealthy: nothing sent
 	if err := en.sim(2).Up(); err != nil {
 		t.Fatal(err)

@@ -21,15 +21,25 @@
 // taking the lease again after it lapsed or was released starts a new
 // term): the fencing token.
 //
+// # Takeover
+//
+// A replica that fails to take the lease reads when it expires and, under
+// Run, tries again at that moment (plus 5ms), as well as every Renew. So a
+// leader that dies without releasing the lease is replaced at most the TTL
+// (plus those milliseconds and the statement's round trip) after its last
+// renewal, by the standby's clock; one that releases it (Run's ctx ended)
+// is replaced at the standbys' next try, within Renew.
+//
 // # Guarantee and its limits
 //
-// A holder reads its clock (now, injected) before it sends the statement;
-// with that reading t the lease expires at t+TTL, and the holder counts
-// itself leader only until its deadline, t+TTL−margin, with margin =
-// Renew/2 (2.5s by default). Held turns false then, and Run cancels the
-// work's context then even when the renewal is stuck. Another replica can
-// take the lease only once its own clock passes t+TTL. So the old leader's
-// work is told to stop before a new leader can start, provided that
+// A holder reads its clock (Clock.Now, injected) before it sends the
+// statement; with that reading t the lease expires at t+TTL, and the
+// holder counts itself leader only until its deadline, t+TTL−margin, with
+// margin = Renew/2 (2.5s by default). Held turns false then, and Run
+// cancels the work's context then even when the renewal is stuck. Another
+// replica can take the lease only once its own clock passes t+TTL. So the
+// old leader's work is told to stop before a new leader can start,
+// provided that
 //
 //   - the replicas' clocks agree to within the margin, less the time the
 //     work takes to return once cancelled (NTP keeps them within
@@ -40,8 +50,16 @@
 //     timers: its work may run past the expiry, beside the next leader's,
 //     for as long as the pause lasted beyond the margin.
 //
-// Where that overlap would do harm, fence on the epoch: Held gives the
-// current term's epoch; record it with a write and refuse writes whose
-// epoch is lower than the one recorded (or check it against leader_leases
-// in the same statement), so a stale leader's late write changes nothing.
+// # Fencing
+//
+// Where that overlap would do harm, fence the write on the epoch: Run
+// hands the work its Term, and Term.Check, run inside the write's
+// transaction before the write, fails with ErrStale (which wraps ErrLost)
+// unless the term is still live by its Lease's clock and the lease's row
+// still names this holder and epoch. On PostgreSQL Check locks that row
+// FOR SHARE until the transaction ends, and on SQLite the transaction
+// holds the one write lock from its BEGIN IMMEDIATE, so a takeover waits
+// for the write to commit: a stale leader's write either commits before
+// the next term begins or is refused, never after. Code that must accept
+// a fence but runs without a lease uses NoFence.
 package leader

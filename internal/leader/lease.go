@@ -29,7 +29,30 @@ var (
 	// work context when the term ends without Run's context ending: the
 	// lease was taken over, a renewal failed or came too late.
 	ErrLost = errors.New("leader lease lost")
+	// ErrStale: Term.Check refused a write because its term is over: the
+	// lease was taken over, released, or its deadline passed. It wraps
+	// ErrLost.
+	ErrStale = fmt.Errorf("stale leader term: %w", ErrLost)
 )
+
+// Clock is the time a Lease dates the lease by and waits on: System, or
+// a test's settable clock whose timers fire when the test moves it.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in a goroutine of its own once d has passed on
+	// this clock, unless stop is called first; stop reports whether it
+	// stopped the call (time.AfterFunc's contract).
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// System is the real clock: time.Now and time.AfterFunc.
+var System Clock = systemClock{}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // Config tunes a Lease. The zero value of a field means its default.
 type Config struct {
@@ -78,7 +101,7 @@ type Lease struct {
 	name   string
 	holder string
 	log    *slog.Logger
-	now    func() time.Time
+	clk    Clock
 	ttl    time.Duration
 	renew  time.Duration
 
@@ -87,15 +110,17 @@ type Lease struct {
 	mu       sync.Mutex
 	epoch    int64     // of the current term; 0 when none
 	deadline time.Time // the current term ends then unless renewed
+	seen     time.Time // when the lease another holds expires, as last read; zero when unknown
 }
 
 // New returns the handle of holder on the lease called name in d, which
 // must be migrated with Migrations. holder must be unique among the
-// replicas (DefaultHolder is). now dates the lease: the replicas' clocks
-// must agree within the margin, Renew/2 (see the package doc). A nil log
-// discards, a nil now is time.Now. New panics if name or holder is empty
-// or cfg is not valid (Config.Validate): those are programming errors.
-func New(d *db.DB, name, holder string, log *slog.Logger, now func() time.Time, cfg Config) *Lease {
+// replicas (DefaultHolder is). clock dates the lease and times Run: the
+// replicas' clocks must agree within the margin, Renew/2 (see the package
+// doc). A nil log discards, a nil clock is System. New panics if name or
+// holder is empty or cfg is not valid (Config.Validate): those are
+// programming errors.
+func New(d *db.DB, name, holder string, log *slog.Logger, clock Clock, cfg Config) *Lease {
 	if err := cfg.Validate(); err != nil {
 		panic("leader.New: " + err.Error())
 	}
@@ -105,11 +130,11 @@ func New(d *db.DB, name, holder string, log *slog.Logger, now func() time.Time, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if now == nil {
-		now = time.Now
+	if clock == nil {
+		clock = System
 	}
 	cfg = cfg.withDefaults()
-	return &Lease{db: d, name: name, holder: holder, log: log, now: now, ttl: cfg.TTL, renew: cfg.Renew}
+	return &Lease{db: d, name: name, holder: holder, log: log, clk: clock, ttl: cfg.TTL, renew: cfg.Renew}
 }
 
 // DefaultHolder names this process: hostname-pid-random, so that two
@@ -123,6 +148,9 @@ func DefaultHolder() string {
 	rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
+
+// now reads the lease's clock.
+func (l *Lease) now() time.Time { return l.clk.Now() }
 
 // clock is now as the database keeps it: UTC, to the microsecond.
 func (l *Lease) clock() time.Time { return l.now().UTC().Truncate(time.Microsecond) }
@@ -150,6 +178,8 @@ const acquireSQL = `INSERT INTO leader_leases (name, holder, epoch, expires_at) 
 // passed before the call is over: taking the lease again starts a new
 // term, with a new epoch. On an error the outcome is unknown and the
 // current term, if any, is left as it was: it still ends at its deadline.
+// When another replica holds the lease, TryAcquire also reads when that
+// lease expires, so that Run tries again at that moment.
 func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	l.step.Lock()
 	defer l.step.Unlock()
@@ -164,8 +194,15 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	var epoch int64
 	err := l.db.QueryRowContext(ctx, l.db.Rebind(acquireSQL),
 		l.name, l.holder, now.Add(l.ttl), mine, now, now).Scan(&epoch)
+	var seen db.NullTime
+	if errors.Is(err, sql.ErrNoRows) {
+		// Another holds it: read until when. A failed read only means Run
+		// tries again after a renewal interval, as it would without it.
+		_ = l.db.QueryRowContext(ctx, l.db.Rebind(`SELECT expires_at FROM leader_leases WHERE name = ?`), l.name).Scan(&seen)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.seen = seen.Time
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		l.endLocked("another replica holds it", nil)

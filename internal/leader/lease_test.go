@@ -15,25 +15,17 @@ import (
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/leader"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is a settable time source whose timers run on real time: the
+// lease is dated by a clock that only the test moves, while Run's loop
+// turns as fast as Renew says.
+type clock struct{ *testkit.Clock }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func newClock(start time.Time) *clock { return &clock{testkit.NewClock(start)} }
 
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func (c *clock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var start = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
@@ -85,7 +77,13 @@ func setup(t testing.TB, e dbtest.Engine) fixture {
 // open returns a handle of its own, as a replica has.
 func (f fixture) open(t testing.TB) *db.DB {
 	t.Helper()
-	d, err := db.Open(f.ctx, f.url)
+	return f.openURL(t, f.url)
+}
+
+// openURL is open on the fixture's database at url (f.url, tagged).
+func (f fixture) openURL(t testing.TB, url string) *db.DB {
+	t.Helper()
+	d, err := db.Open(f.ctx, url)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -94,14 +92,14 @@ func (f fixture) open(t testing.TB) *db.DB {
 }
 
 // replica is holder's Lease "dispatch" on a handle of its own.
-func (f fixture) replica(t testing.TB, holder string, now func() time.Time, cfg leader.Config) *leader.Lease {
+func (f fixture) replica(t testing.TB, holder string, clk leader.Clock, cfg leader.Config) *leader.Lease {
 	t.Helper()
-	return f.replicaOn(f.open(t), holder, now, cfg)
+	return f.replicaOn(f.open(t), holder, clk, cfg)
 }
 
-func (f fixture) replicaOn(d *db.DB, holder string, now func() time.Time, cfg leader.Config) *leader.Lease {
+func (f fixture) replicaOn(d *db.DB, holder string, clk leader.Clock, cfg leader.Config) *leader.Lease {
 	log := slog.New(slog.NewTextHandler(f.logs, nil))
-	return leader.New(d, "dispatch", holder, log, now, cfg)
+	return leader.New(d, "dispatch", holder, log, clk, cfg)
 }
 
 func try(t testing.TB, l *leader.Lease, want bool) {
@@ -146,8 +144,8 @@ func forEachEngine(t *testing.T, test func(t *testing.T, f fixture)) {
 
 func TestOneHolderAndTakeoverAfterTTL(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
-		c := &clock{t: start}
-		a, b := f.replica(t, "a", c.Now, cfg), f.replica(t, "b", c.Now, cfg)
+		c := newClock(start)
+		a, b := f.replica(t, "a", c, cfg), f.replica(t, "b", c, cfg)
 		if _, _, _, err := a.Leader(f.ctx); !errors.Is(err, leader.ErrNoLeader) {
 			t.Fatalf("Leader before any term: got %v, want ErrNoLeader", err)
 		}
@@ -179,8 +177,8 @@ func TestOneHolderAndTakeoverAfterTTL(t *testing.T) {
 
 func TestDeadlineIsMarginBeforeExpiry(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
-		c := &clock{t: start}
-		a, b := f.replica(t, "a", c.Now, cfg), f.replica(t, "b", c.Now, cfg)
+		c := newClock(start)
+		a, b := f.replica(t, "a", c, cfg), f.replica(t, "b", c, cfg)
 		try(t, a, true)
 		c.Advance(cfg.TTL - margin - time.Microsecond)
 		wantHeld(t, "a", a, 1, true)
@@ -196,8 +194,8 @@ func TestDeadlineIsMarginBeforeExpiry(t *testing.T) {
 
 func TestReleaseHandsOverAtOnce(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
-		c := &clock{t: start}
-		a, b := f.replica(t, "a", c.Now, cfg), f.replica(t, "b", c.Now, cfg)
+		c := newClock(start)
+		a, b := f.replica(t, "a", c, cfg), f.replica(t, "b", c, cfg)
 		try(t, a, true)
 		if err := a.Release(f.ctx); err != nil {
 			t.Fatalf("Release: %v", err)
@@ -221,10 +219,10 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 func TestConcurrentAcquire(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		const replicas, terms = 8, 5
-		c := &clock{t: start}
+		c := newClock(start)
 		var leases []*leader.Lease
 		for i := range replicas {
-			leases = append(leases, f.replica(t, fmt.Sprintf("r%d", i), c.Now, cfg))
+			leases = append(leases, f.replica(t, fmt.Sprintf("r%d", i), c, cfg))
 		}
 		for term := int64(1); term <= terms; term++ {
 			var (

@@ -6,10 +6,19 @@ import (
 	"time"
 )
 
+// expirySlack is how long after the lease it saw expire a replica tries
+// to take it: enough for the expiry to have passed by the statement's
+// clock reading, rounded to the microsecond as the database keeps it.
+const expirySlack = 5 * time.Millisecond
+
 // Run campaigns for the lease and runs work during every term it wins,
-// until ctx ends. It tries to take the lease at once and then every Renew;
-// while it holds the lease it renews it as often, and runs work(wctx) in a
-// goroutine. wctx is cancelled, with the cause ErrLost, as soon as
+// until ctx ends. It tries to take the lease at once and then every Renew,
+// and, while another replica holds it, also the moment that replica's
+// lease expires (plus a few milliseconds): a holder that dies is replaced
+// at most the TTL after its last renewal, not a renewal interval later.
+// While it holds the lease it renews it every Renew and runs work(wctx,
+// term) in a goroutine; term fences the work's writes (Term.Check). wctx
+// is cancelled, with the cause ErrLost, as soon as
 //
 //   - a renewal fails or finds that another replica took the lease over, or
 //   - the term's deadline (expiry minus the margin, Renew/2) passes without
@@ -24,10 +33,8 @@ import (
 // before wctx is done, Run releases the lease and returns work's error
 // (wrapped) or nil. Errors taking or renewing the lease are logged, not
 // returned: the database may come back.
-func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) error {
+func (l *Lease) Run(ctx context.Context, work func(ctx context.Context, t Term) error) error {
 	defer l.releaseAfter(ctx)
-	tick := time.NewTicker(l.renew)
-	defer tick.Stop()
 	failing := false // log the first of a run of failures only
 	for {
 		_, err := l.try(ctx)
@@ -40,36 +47,35 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 				"lease", l.name, "holder", l.holder, "err", err)
 		}
 		if epoch, ok := l.Held(); ok {
-			if stop, err := l.lead(ctx, epoch, tick.C, work); stop {
+			if stop, err := l.lead(ctx, Term{Epoch: epoch, lease: l}, work); stop {
 				return err
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !l.sleep(ctx, l.nextTry()) {
 			return nil
-		case <-tick.C:
 		}
 	}
 }
 
-// lead runs work during the term epoch, renewing it on every tick, until
-// the term ends, ctx ends or work returns by itself. It reports whether Run
+// lead runs work during term, renewing the lease every Renew, until the
+// term ends, ctx ends or work returns by itself. It reports whether Run
 // must return, and what.
-func (l *Lease) lead(ctx context.Context, epoch int64, tick <-chan time.Time, work func(context.Context) error) (bool, error) {
+func (l *Lease) lead(ctx context.Context, term Term, work func(context.Context, Term) error) (bool, error) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
-	go func() { done <- work(wctx) }()
+	go func() { done <- work(wctx, term) }()
 	// The watchdog stops the work at the deadline even when the renewal
 	// that would move the deadline is stuck.
-	watchdog := time.AfterFunc(l.untilDeadline(), func() {
-		cancel(fmt.Errorf("%w: its deadline passed before a renewal", ErrLost))
-	})
-	defer watchdog.Stop()
+	expired := func() { cancel(fmt.Errorf("%w: its deadline passed before a renewal", ErrLost)) }
+	stopWatchdog := l.clk.AfterFunc(l.untilDeadline(), expired)
+	defer func() { stopWatchdog() }()
 
 	for {
+		tick, stopTick := l.after(l.renew)
 		select {
 		case err := <-done:
+			stopTick()
 			switch {
 			case wctx.Err() == nil: // returned by itself, the term still on
 				if err != nil {
@@ -82,12 +88,15 @@ func (l *Lease) lead(ctx context.Context, epoch int64, tick <-chan time.Time, wo
 			l.end("its deadline passed before a renewal", nil) // the watchdog fired
 			return false, nil
 		case <-ctx.Done():
+			stopTick()
 			<-done
 			return true, nil
 		case <-tick:
 			ok, err := l.try(ctx)
-			if e, held := l.Held(); err == nil && ok && held && e == epoch {
-				watchdog.Reset(l.untilDeadline())
+			if e, held := l.Held(); err == nil && ok && held && e == term.Epoch {
+				if stopWatchdog() {
+					stopWatchdog = l.clk.AfterFunc(l.untilDeadline(), expired)
+				}
 				continue
 			}
 			if ctx.Err() != nil {
@@ -103,6 +112,39 @@ func (l *Lease) lead(ctx context.Context, epoch int64, tick <-chan time.Time, wo
 			<-done
 			return false, nil
 		}
+	}
+}
+
+// nextTry is how long a replica that does not hold the lease waits before
+// it tries again: a renewal interval, or less when the lease it saw held by
+// another expires sooner.
+func (l *Lease) nextTry() time.Duration {
+	l.mu.Lock()
+	seen := l.seen
+	l.mu.Unlock()
+	if seen.IsZero() {
+		return l.renew
+	}
+	return min(l.renew, max(seen.Sub(l.now()), 0)+expirySlack)
+}
+
+// after returns a channel closed once d has passed on the lease's clock,
+// and the func that stops it.
+func (l *Lease) after(d time.Duration) (<-chan struct{}, func() bool) {
+	ch := make(chan struct{})
+	stop := l.clk.AfterFunc(d, func() { close(ch) })
+	return ch, stop
+}
+
+// sleep waits d on the lease's clock, and reports false if ctx ended first.
+func (l *Lease) sleep(ctx context.Context, d time.Duration) bool {
+	ch, stop := l.after(d)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-ch:
+		return true
 	}
 }
 

@@ -17,10 +17,10 @@ var runCfg = leader.Config{TTL: time.Minute, Renew: 5 * time.Millisecond}
 // run is a Lease running under Run, with work that reports its term's
 // start and why its context ended.
 type run struct {
-	started chan int64    // the epoch of each term work started in
-	stopped chan error    // context.Cause of work's context, when it ends
-	done    chan struct{} // closed when Run returned
-	err     error         // what Run returned, once done is closed
+	started chan leader.Term // each term work started in
+	stopped chan error       // context.Cause of work's context, when it ends
+	done    chan struct{}    // closed when Run returned
+	err     error            // what Run returned, once done is closed
 	cancel  context.CancelFunc
 }
 
@@ -33,14 +33,13 @@ func (r *run) wait(t *testing.T) error {
 
 func startRun(t *testing.T, l *leader.Lease) *run {
 	t.Helper()
-	r := &run{started: make(chan int64, 16), stopped: make(chan error, 16), done: make(chan struct{})}
+	r := &run{started: make(chan leader.Term, 16), stopped: make(chan error, 16), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
 		defer close(r.done)
-		r.err = l.Run(ctx, func(ctx context.Context) error {
-			epoch, _ := l.Held()
-			r.started <- epoch
+		r.err = l.Run(ctx, func(ctx context.Context, term leader.Term) error {
+			r.started <- term
 			<-ctx.Done()
 			r.stopped <- context.Cause(ctx)
 			return ctx.Err()
@@ -68,11 +67,11 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 
 func TestRunReleasesWhenCtxEnds(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
-		c := &clock{t: start}
-		a, b := f.replica(t, "a", c.Now, runCfg), f.replica(t, "b", c.Now, runCfg)
+		c := newClock(start)
+		a, b := f.replica(t, "a", c, runCfg), f.replica(t, "b", c, runCfg)
 		r := startRun(t, a)
-		if epoch := recv(t, r.started, "work start"); epoch != 1 {
-			t.Fatalf("work started in epoch %d, want 1", epoch)
+		if term := recv(t, r.started, "work start"); term.Epoch != 1 {
+			t.Fatalf("work started in epoch %d, want 1", term.Epoch)
 		}
 		try(t, b, false)
 
@@ -93,8 +92,8 @@ func TestRunStopsWorkWhenTakenOver(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
 		// a's clock stands still, as if a were paused; by b's, a's lease
 		// has expired.
-		ca, cb := &clock{t: start}, &clock{t: start.Add(runCfg.TTL)}
-		a, b := f.replica(t, "a", ca.Now, runCfg), f.replica(t, "b", cb.Now, runCfg)
+		ca, cb := newClock(start), newClock(start.Add(runCfg.TTL))
+		a, b := f.replica(t, "a", ca, runCfg), f.replica(t, "b", cb, runCfg)
 		r := startRun(t, a)
 		recv(t, r.started, "work start")
 
@@ -115,9 +114,9 @@ func TestRunStopsWorkWhenTakenOver(t *testing.T) {
 
 func TestRunStopsWorkWhenRenewalFails(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
-		c := &clock{t: start}
+		c := newClock(start)
 		da := f.open(t)
-		a, b := f.replicaOn(da, "a", c.Now, runCfg), f.replica(t, "b", c.Now, runCfg)
+		a, b := f.replicaOn(da, "a", c, runCfg), f.replica(t, "b", c, runCfg)
 		r := startRun(t, a)
 		recv(t, r.started, "work start")
 
@@ -147,9 +146,9 @@ func TestRunReturnsWhenWorkReturns(t *testing.T) {
 	}{{"error", boom}, {"nil", nil}} {
 		t.Run(tt.name, func(t *testing.T) {
 			forEachEngine(t, func(t *testing.T, f fixture) {
-				c := &clock{t: start}
-				a, b := f.replica(t, "a", c.Now, runCfg), f.replica(t, "b", c.Now, runCfg)
-				err := a.Run(f.ctx, func(context.Context) error { return tt.err })
+				c := newClock(start)
+				a, b := f.replica(t, "a", c, runCfg), f.replica(t, "b", c, runCfg)
+				err := a.Run(f.ctx, func(context.Context, leader.Term) error { return tt.err })
 				if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
 					t.Errorf("Run: got %v, want %v", err, tt.err)
 				}
@@ -164,7 +163,7 @@ func TestRunReturnsWhenWorkReturns(t *testing.T) {
 // lasts a second.
 func TestRunWatchdog(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f fixture) {
-		a := f.replica(t, "a", time.Now, leader.Config{TTL: time.Second, Renew: 100 * time.Millisecond})
+		a := f.replica(t, "a", leader.System, leader.Config{TTL: time.Second, Renew: 100 * time.Millisecond})
 		r := startRun(t, a)
 		recv(t, r.started, "work start")
 

@@ -53,13 +53,8 @@ func (p *Proxy) refreshAgents(ctx context.Context) {
 			}
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			var set struct {
-				Computer []struct {
-					Class       string `json:"_class"`
-					DisplayName string `json:"displayName"`
-				} `json:"computer"`
-			}
-			if _, err := c.GetJSON(cctx, "computer/api/json?tree=computer[displayName]", &set); err != nil {
+			nodes, _, err := c.Agents(cctx)
+			if err != nil {
 				p.log.Debug("read agents", "controller", inst.Name, "err", err)
 				return
 			}
@@ -70,9 +65,9 @@ func (p *Proxy) refreshAgents(ctx context.Context) {
 				m = map[string]int64{}
 				next[inst.ClusterID] = m
 			}
-			for _, cp := range set.Computer {
-				if cp.Class != "hudson.model.Hudson$MasterComputer" {
-					m[cp.DisplayName] = inst.ID
+			for _, n := range nodes {
+				if !n.BuiltIn() {
+					m[n.Name] = inst.ID
 				}
 			}
 		}()

@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // attempts is the ReverseProxy's transport: it sends a request to the
@@ -57,7 +55,7 @@ func (a attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			p.fail(req.Context(), rt, err)
 			retry = st.replay || (nothingSent(err) && (body == nil || !body.read))
 		case retryStatus(resp.StatusCode):
-			p.fail(req.Context(), rt, fmt.Errorf("HTTP %d", resp.StatusCode))
+			p.fail(req.Context(), rt, statusError(req, resp.StatusCode))
 			retry = st.replay
 		default:
 			st.served = rt
@@ -124,9 +122,7 @@ func (p *Proxy) send(req *http.Request, rt *controller.Runtime, cluster string) 
 		release()
 		return nil, err
 	}
-	if !retryStatus(resp.StatusCode) {
-		p.answered(rt)
-	}
+	p.health.Answered(rt, resp.Header.Get("X-Jenkins-Session"))
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		release() // a WebSocket holds no executor: do not count it as load
 		return resp, nil
@@ -195,7 +191,7 @@ func (p *Proxy) hedged(req *http.Request, st *reqState, first *controller.Runtim
 				// Both failed, or the only one did: the caller classifies
 				// the last, records the failure and may retry elsewhere.
 				if launched == 2 && last.rt != nil {
-					p.fail(req.Context(), last.rt, errOrStatus(last))
+					p.fail(req.Context(), last.rt, errOrStatus(req, last))
 				}
 				if res.resp == nil {
 					cancels[res.idx]()
@@ -216,7 +212,7 @@ func (p *Proxy) hedged(req *http.Request, st *reqState, first *controller.Runtim
 				continue // nobody to hedge to: wait for the first
 			}
 			*tried = append(*tried, next.ID())
-			p.slow(first)
+			p.health.Hung(first, p.cfg.HedgeAfter)
 			if p.metrics != nil {
 				p.metrics.hedges.WithLabelValues(st.cluster).Inc()
 			}
@@ -235,11 +231,17 @@ type attemptResult struct {
 	idx  int
 }
 
-func errOrStatus(r attemptResult) error {
+func errOrStatus(req *http.Request, r attemptResult) error {
 	if r.err != nil {
 		return r.err
 	}
-	return errors.New("HTTP " + strconv.Itoa(r.resp.StatusCode))
+	return statusError(req, r.resp.StatusCode)
+}
+
+// statusError is a controller's 502/503/504 as the health authority
+// classifies it.
+func statusError(req *http.Request, code int) error {
+	return &jenkins.StatusError{Method: req.Method, URL: req.URL.Path, Code: code}
 }
 
 type cancelBody struct {
@@ -253,83 +255,11 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-// passiveState remembers a controller's recent failures and when it last
-// answered.
-type passiveState struct {
-	mu     sync.Mutex
-	times  []time.Time
-	lastOK atomic.Int64 // unix nanos of the last response headers
-}
-
-func (p *Proxy) passiveFor(id int64) *passiveState {
-	if v, ok := p.passive.Load(id); ok {
-		return v.(*passiveState)
-	}
-	v, _ := p.passive.LoadOrStore(id, &passiveState{})
-	return v.(*passiveState)
-}
-
-// fail counts a failure against rt; enough of them in the window take it
-// out of the pool until the active monitor sees it rise again.
+// fail reports a failed attempt on rt to the health authority, unless
+// the client left or a hedge was cancelled: not the controller's fault.
 func (p *Proxy) fail(ctx context.Context, rt *controller.Runtime, err error) {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-		return // the client left, or a hedge was cancelled: not the controller's fault
-	}
-	p.countFailure(rt, err.Error())
-}
-
-// slow counts a hedged attempt that missed its deadline. A controller
-// that has not answered anything for two hedge deadlines while requests
-// wait on it is hung: it leaves the pool at once rather than after
-// PassiveFailures more deadlines.
-func (p *Proxy) slow(rt *controller.Runtime) {
-	why := fmt.Sprintf("no answer within %s", p.cfg.HedgeAfter)
-	last := p.passiveFor(rt.ID()).lastOK.Load()
-	if last != 0 && time.Since(time.Unix(0, last)) >= 2*p.cfg.HedgeAfter {
-		p.eject(rt, why+"; nothing answered for "+time.Since(time.Unix(0, last)).Round(time.Millisecond).String())
 		return
 	}
-	p.countFailure(rt, why)
-}
-
-// answered records that rt sent response headers.
-func (p *Proxy) answered(rt *controller.Runtime) {
-	p.passiveFor(rt.ID()).lastOK.Store(time.Now().UnixNano())
-}
-
-func (p *Proxy) countFailure(rt *controller.Runtime, why string) {
-	ps := p.passiveFor(rt.ID())
-	now := time.Now()
-	ps.mu.Lock()
-	keep := ps.times[:0]
-	for _, t := range ps.times {
-		if now.Sub(t) < p.cfg.PassiveWindow {
-			keep = append(keep, t)
-		}
-	}
-	ps.times = append(keep, now)
-	eject := len(ps.times) >= p.cfg.PassiveFailures
-	if eject {
-		ps.times = ps.times[:0]
-	}
-	ps.mu.Unlock()
-	if eject {
-		p.eject(rt, fmt.Sprintf("%d failures within %s, the last: %s", p.cfg.PassiveFailures, p.cfg.PassiveWindow, why))
-	}
-}
-
-// eject takes rt out of the pool until the active monitor sees it rise.
-func (p *Proxy) eject(rt *controller.Runtime, why string) {
-	if rt.Health() == balance.Unhealthy {
-		return
-	}
-	rt.SetHealth(balance.Unhealthy, time.Now())
-	inst := rt.Instance()
-	p.log.Warn("controller taken out of the pool by passive health", "controller", inst.Name, "cluster", inst.ClusterID, "why", why)
-	if p.metrics != nil {
-		p.metrics.ejections.WithLabelValues(inst.Name, inst.ClusterID).Inc()
-	}
-	if p.OnEject != nil {
-		p.OnEject(rt.ID())
-	}
+	p.health.Failure(rt, err)
 }

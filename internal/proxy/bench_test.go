@@ -11,6 +11,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/health"
 )
 
 // BenchmarkProxyGET measures the front door's own cost per request: three
@@ -34,7 +35,7 @@ func BenchmarkProxyGET(b *testing.B) {
 	for _, r := range pool.All() {
 		r.SetHealth(balance.Healthy, time.Now())
 	}
-	p := New(Config{}, pool, slog.New(slog.DiscardHandler), nil)
+	p := New(Config{}, pool, health.New(health.Options{Pool: pool}), slog.New(slog.DiscardHandler), nil)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -21,10 +21,6 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration
 	// DialTimeout bounds connecting to a controller. Default: 2s.
 	DialTimeout time.Duration
-	// PassiveFailures within PassiveWindow take a controller out of the
-	// pool. Defaults: 3 within 10s.
-	PassiveFailures int
-	PassiveWindow   time.Duration
 	// AgentRefresh is how often the agent directory (which controller owns
 	// which agent) is re-read. Default: 15s.
 	AgentRefresh time.Duration
@@ -55,12 +51,6 @@ func (c Config) withDefaults() Config {
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = 2 * time.Second
 	}
-	if c.PassiveFailures <= 0 {
-		c.PassiveFailures = 3
-	}
-	if c.PassiveWindow <= 0 {
-		c.PassiveWindow = 10 * time.Second
-	}
 	if c.AgentRefresh <= 0 {
 		c.AgentRefresh = 15 * time.Second
 	}
@@ -77,9 +67,6 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if c.TryBudget > 10 {
 		return fmt.Errorf("proxy try budget %d: must be between 1 and 10", c.TryBudget)
-	}
-	if c.PassiveFailures > 1000 {
-		return fmt.Errorf("proxy passive failures %d: must be between 1 and 1000", c.PassiveFailures)
 	}
 	return nil
 }

@@ -19,16 +19,17 @@
 //
 // # Failover
 //
-// A dial error, reset, timeout or 502/503/504 counts against a controller
-// at once (passive health); PassiveFailures of them within PassiveWindow
-// mark it unhealthy in the same Runtime the active monitor keeps, which
-// brings it back after its rise threshold. A request that failed before
+// Every answer, every failed attempt (a dial error, reset, timeout or
+// 502/503/504) and every request left unanswered past the hedge deadline
+// is reported to the health authority (package health, passive health),
+// which decides whether the controller leaves the pool — the front door
+// never writes a controller's health itself. A request that failed before
 // anything was sent, and an idempotent request without a body (GET, HEAD,
 // OPTIONS), is retried on another controller, up to TryBudget attempts.
 // Short idempotent API requests are hedged: if no response has come after
 // HedgeAfter, the same request goes to another controller and the first
 // answer wins (a hung controller costs no failed request, and the slow
-// attempt counts as a passive failure). Long-lived routes (progressive
+// attempt is reported to health as Hung). Long-lived routes (progressive
 // logs, console text, artifacts, workspaces, WebSockets, CLI) are never
 // hedged or replayed. A request whose bytes may have reached a controller
 // is never replayed unless it is idempotent. With no eligible controller

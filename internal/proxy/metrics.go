@@ -16,7 +16,6 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	retries     *prometheus.CounterVec
 	hedges      *prometheus.CounterVec
-	ejections   *prometheus.CounterVec
 	unavailable *prometheus.CounterVec
 }
 
@@ -36,14 +35,11 @@ func NewMetrics(reg prometheus.Registerer, requests *prometheus.CounterVec) *Met
 		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jenkinds_proxy_hedges_total", Help: "Slow idempotent requests also sent to another controller.",
 		}, []string{"cluster"}),
-		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jenkinds_proxy_ejections_total", Help: "Controllers taken out of the pool by passive health.",
-		}, []string{"instance", "cluster"}),
 		unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jenkinds_proxy_unavailable_total", Help: "Requests answered 503 because no controller was eligible.",
 		}, []string{"cluster"}),
 	}
-	reg.MustRegister(m.duration, m.retries, m.hedges, m.ejections, m.unavailable)
+	reg.MustRegister(m.duration, m.retries, m.hedges, m.unavailable)
 	return m
 }
 

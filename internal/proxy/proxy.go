@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,13 +29,19 @@ type Proxy struct {
 	hosts    atomic.Pointer[hostMap] // Host -> cluster, cached per pool version
 	targets  sync.Map                // controller URL string -> *url.URL
 	affinity sync.Map                // JSESSIONID.<hex> cookie name -> controller id
-	passive  sync.Map                // controller id -> *passiveState
+	health   Health
 	agents   agentDirectory
 	tcp      tcpPassThrough
+}
 
-	// OnEject, if set, is called when passive health takes a controller out
-	// of the pool (the server asks the monitor to re-probe it soon).
-	OnEject func(id int64)
+// Health is the health authority the front door reports to (passive
+// health): every answer, every failed attempt, and every request a
+// controller left unanswered past the hedge deadline. *health.Monitor is
+// one. It decides; the front door only reads the verdicts on the pool.
+type Health interface {
+	Answered(rt *controller.Runtime, session string)
+	Failure(rt *controller.Runtime, err error)
+	Hung(rt *controller.Runtime, deadline time.Duration)
 }
 
 type hostMap struct {
@@ -44,8 +49,9 @@ type hostMap struct {
 	byHost  map[string]string
 }
 
-// New returns a front door over pool. metrics may be nil.
-func New(cfg Config, pool *controller.Pool, log *slog.Logger, metrics *Metrics) *Proxy {
+// New returns a front door over pool, reporting to health. metrics may be
+// nil.
+func New(cfg Config, pool *controller.Pool, health Health, log *slog.Logger, metrics *Metrics) *Proxy {
 	cfg = cfg.withDefaults()
 	tr := &http.Transport{
 		Proxy:                 nil, // only registered controllers are ever dialled
@@ -60,7 +66,7 @@ func New(cfg Config, pool *controller.Pool, log *slog.Logger, metrics *Metrics) 
 		ReadBufferSize:        32 << 10,
 		ForceAttemptHTTP2:     false,
 	}
-	p := &Proxy{cfg: cfg, pool: pool, log: log, metrics: metrics, tr: tr}
+	p := &Proxy{cfg: cfg, pool: pool, health: health, log: log, metrics: metrics, tr: tr}
 	p.agents.init()
 	p.tcp.init(p)
 	p.rp = &httputil.ReverseProxy{
@@ -369,5 +375,3 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (bufferPool) Get() []byte  { return *(bufs.Get().(*[]byte)) }
 func (bufferPool) Put(b []byte) { bufs.Put(&b) }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
+	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 )
 
@@ -203,7 +204,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 	for _, fault := range []string{"kill", "hang"} {
 		t.Run(fault, func(t *testing.T) {
 			t.Parallel()
-			f := setup(t, 3, Config{HedgeAfter: 100 * time.Millisecond, PassiveFailures: 3})
+			f := setup(t, 3, Config{HedgeAfter: 100 * time.Millisecond}, health.Config{PassiveFailures: 3})
 			var failed, done atomic.Int64
 			var wg sync.WaitGroup
 			stop := make(chan struct{})
@@ -287,7 +288,7 @@ func TestDialFailureRetriedForPOST(t *testing.T) {
 // pool at its next missed deadline, without waiting for PassiveFailures.
 func TestHungControllerEjectedAtOnce(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 2, Config{HedgeAfter: 50 * time.Millisecond, PassiveFailures: 100})
+	f := setup(t, 2, Config{HedgeAfter: 50 * time.Millisecond}, health.Config{PassiveFailures: 100})
 	for i := 0; i < 4; i++ { // both have answered recently
 		f.do("GET", "/api/json", "", token)
 	}

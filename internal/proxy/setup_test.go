@@ -14,21 +14,39 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 )
 
 type fixture struct {
-	t     *testing.T
-	sims  []*jenkinssim.Controller
-	pool  *controller.Pool
-	proxy *Proxy
-	front *httptest.Server
-	http  *http.Client
+	t      *testing.T
+	sims   []*jenkinssim.Controller
+	pool   *controller.Pool
+	health *health.Monitor
+	proxy  *Proxy
+	front  *httptest.Server
+	http   *http.Client
 }
 
-func setup(t *testing.T, n int, cfg Config, mod ...func(*jenkinssim.Config)) *fixture {
+// setup starts n simulated controllers behind a front door with cfg.
+// opts are func(*jenkinssim.Config) (each controller's) or a
+// health.Config (the passive-health thresholds; the monitor is not run:
+// only passive evidence decides).
+func setup(t *testing.T, n int, cfg Config, opts ...any) *fixture {
 	t.Helper()
 	f := &fixture{t: t, pool: controller.NewPool()}
+	var mod []func(*jenkinssim.Config)
+	var hcfg health.Config
+	for _, o := range opts {
+		switch o := o.(type) {
+		case func(*jenkinssim.Config):
+			mod = append(mod, o)
+		case health.Config:
+			hcfg = o
+		default:
+			t.Fatalf("setup: unknown option %T", o)
+		}
+	}
 	var synced []controller.Synced
 	for i := 0; i < n; i++ {
 		sc := jenkinssim.Config{
@@ -57,7 +75,8 @@ func setup(t *testing.T, n int, cfg Config, mod ...func(*jenkinssim.Config)) *fi
 	for _, r := range f.pool.All() {
 		r.SetHealth(balance.Healthy, time.Now())
 	}
-	f.proxy = New(cfg, f.pool, slog.New(slog.DiscardHandler), nil)
+	f.health = health.New(health.Options{Config: hcfg, Pool: f.pool, Log: slog.New(slog.DiscardHandler)})
+	f.proxy = New(cfg, f.pool, f.health, slog.New(slog.DiscardHandler), nil)
 	f.front = httptest.NewServer(f.proxy)
 	t.Cleanup(f.front.Close)
 	t.Cleanup(f.proxy.tcp.closeAll)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/queue"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // TestConcurrentLeases has 50 workers drain 500 jobs of one cluster: no
@@ -219,7 +220,7 @@ func TestBlockedByAtomic(t *testing.T) {
 				})
 			}
 			// Let the lessors try many times against the live blocker first.
-			eventually(t, "200 lease attempts", func() bool { return tries.Load() >= 200 })
+			testkit.Eventually(t, 10*time.Second, func() bool { return tries.Load() >= 200 }, testkit.Sayf("200 lease attempts"))
 			completing.Store(true)
 			if _, err := f.q.Complete(f.ctx, blocker.ID, bl.LeaseToken, "SUCCESS", 0); err != nil {
 				t.Fatal(err)
@@ -229,20 +230,6 @@ func TestBlockedByAtomic(t *testing.T) {
 				t.Errorf("leased %d dependents, want %d", leased.Load(), dependents)
 			}
 		})
-	}
-}
-
-// eventually waits until cond holds, failing the test after 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }
 
@@ -369,7 +356,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	stopped := make(chan error)
 	go func() { stopped <- f.q.Run(ctx) }()
-	eventually(t, "the lease to be rescued", func() bool { return f.get(t, j.ID).State == queue.StateAvailable })
+	testkit.Eventually(t, 10*time.Second, func() bool { return f.get(t, j.ID).State == queue.StateAvailable }, testkit.Sayf("the lease to be rescued"))
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Errorf("Run: got %v, want nil after cancel", err)

@@ -6,32 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/queue"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var start = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
@@ -40,13 +22,13 @@ const ttl = time.Minute
 type fixture struct {
 	ctx   context.Context
 	db    *db.DB
-	clock *clock
+	clock *testkit.Clock
 	q     *queue.Queue
 }
 
 func setup(t testing.TB, e dbtest.Engine, opts queue.Options) fixture {
 	t.Helper()
-	f := fixture{ctx: context.Background(), db: e.Open(t), clock: &clock{t: start}}
+	f := fixture{ctx: context.Background(), db: e.Open(t), clock: testkit.NewClock(start)}
 	if err := f.db.Migrate(f.ctx, queue.Migrations); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -68,7 +67,7 @@ func (p picker) Primary(_ context.Context, clusterID string) (controller.Instanc
 // live is the instance with the runtime's current health and load.
 func live(r *controller.Runtime) controller.Instance {
 	inst := r.Instance()
-	inst.HealthStatus = controller.StatusFromHealth(r.Health())
+	inst.HealthStatus = r.Health()
 	inst.CurrentLoad = r.Candidate().Load
 	if t := r.LastChecked(); !t.IsZero() {
 		inst.LastHealthCheck = &t
@@ -101,26 +100,10 @@ func (p *prober) TestConnection(ctx context.Context, url, username, apiToken str
 	defer cancel()
 	st, err := c.Probe(ctx, "")
 	if err != nil {
-		return api.TestResult{Success: false, Version: st.Version, Message: explainProbe(err, p.timeout)}
+		return api.TestResult{Success: false, Version: st.Version, Message: jenkins.Explain(err, p.timeout)}
 	}
 	return api.TestResult{Success: true, Version: st.Version,
 		Message: fmt.Sprintf("connected to Jenkins %s as %s: %d of %d executors busy, %d queued, %d agents online", st.Version, username, st.BusyExecutors, st.TotalExecutors, st.QueuedItems, st.OnlineAgents)}
-}
-
-// explainProbe says what a failed connection test means and what to do.
-func explainProbe(err error, timeout time.Duration) string {
-	var se *jenkins.StatusError
-	switch {
-	case errors.As(err, &se) && se.Code == http.StatusUnauthorized:
-		return "HTTP 401: the username or API token is wrong; create a token under <Jenkins>/user/<name>/configure"
-	case errors.As(err, &se) && se.Code == http.StatusForbidden:
-		return "HTTP 403: the request was anonymous or the user lacks Overall/Read; give a username and API token"
-	case errors.As(err, &se) && se.Code == http.StatusServiceUnavailable:
-		return "HTTP 503: Jenkins is starting or restarting; try again shortly"
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("no answer within %s: is the URL right and the controller up?", timeout)
-	}
-	return err.Error()
 }
 
 func (p *prober) Stats(ctx context.Context, inst controller.Instance) (api.LiveStats, error) {
@@ -136,11 +119,11 @@ func (p *prober) Stats(ctx context.Context, inst controller.Instance) (api.LiveS
 	defer cancel()
 	st, err := c.Probe(ctx, "")
 	if err != nil {
-		return api.LiveStats{}, fmt.Errorf("read %s: %s", inst.Name, explainProbe(err, p.timeout))
+		return api.LiveStats{}, fmt.Errorf("read %s: %s", inst.Name, jenkins.Explain(err, p.timeout))
 	}
 	total, active, err := c.JobStats(ctx)
 	if err != nil {
-		return api.LiveStats{}, fmt.Errorf("read jobs of %s: %s", inst.Name, explainProbe(err, p.timeout))
+		return api.LiveStats{}, fmt.Errorf("read jobs of %s: %s", inst.Name, jenkins.Explain(err, p.timeout))
 	}
 	return api.LiveStats{
 		TotalJobs: total, ActiveJobs: active, TotalExecutors: st.TotalExecutors, BusyExecutors: st.BusyExecutors,

@@ -32,8 +32,10 @@ type Config struct {
 	// Health tunes the health monitor. Defaults: see health.Config
 	// (interval 30s, timeout 5s, unhealthy re-probe 5s, rise 2, fall 2).
 	Health health.Config
-	// SyncInterval is how often the registry is re-read from the database,
-	// to see changes made by other replicas. Default: 5s.
+	// SyncInterval is how often the registry is re-read from the database
+	// in any case. On PostgreSQL changes made through other replicas
+	// arrive at once by notification; this is the fallback for one that
+	// was missed. Default: 5s.
 	SyncInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown. Default: 15s.
 	ShutdownTimeout time.Duration
@@ -47,6 +49,10 @@ type Config struct {
 	TLSCert, TLSKey string
 	// MaxHeaderBytes bounds request headers on the front door. Default: 64 KiB.
 	MaxHeaderBytes int
+	// FleetMaxStaleness is how old a controller's answer may be when the
+	// front door serves the one-Jenkins API from memory
+	// (--fleet-max-staleness). Default: 1s.
+	FleetMaxStaleness time.Duration
 
 	// Workers tunes the worker API of build clusters (lease TTL, long-poll
 	// cap, token rules). Defaults: see workerapi.Config (lease 60s, wait

@@ -22,6 +22,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/api"
 	"github.com/jenkinds/jenkinds/internal/auth"
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
+	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
@@ -60,6 +61,9 @@ type Server struct {
 	// Dispatch owns the builds accepted for Jenkins controllers: it places
 	// them, follows them and places them again when a controller dies.
 	Dispatch *dispatch.Service
+	// Catalog is the read model of the controllers: their jobs, and the
+	// answers the front door serves from memory.
+	Catalog *catalog.Catalog
 	// JobSync writes job definitions to every controller of a cluster and
 	// checks them for drift.
 	JobSync *jobsync.Service
@@ -70,6 +74,7 @@ type Server struct {
 	TokenCreated bool
 	ln           net.Listener
 	proxyLn      net.Listener
+	replica      string // this process's name in the leader lease and the health events
 }
 
 func openDB(ctx context.Context, cfg Config) (*db.DB, error) {
@@ -80,7 +85,7 @@ func openDB(ctx context.Context, cfg Config) (*db.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations, jobsync.Migrations, leader.Migrations); err != nil {
+	if err := d.Migrate(ctx, controller.Migrations, buildcluster.Migrations, queue.Migrations, workerapi.Migrations, dispatch.Migrations, jobsync.Migrations, leader.Migrations, health.Migrations); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
@@ -97,7 +102,8 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, db: d}
+	replica := leader.DefaultHolder()
+	s := &Server{cfg: cfg, log: log, db: d, replica: replica}
 	ok := false
 	defer func() {
 		if !ok {
@@ -113,19 +119,28 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	}
 	s.Store = controller.NewStore(d, s.keys, time.Now)
 	s.Pool = controller.NewPool()
+	s.Pool.SetHTTPClient(controllerClient())
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := health.NewMetrics(reg, s.Pool)
-	s.Monitor = health.New(cfg.Health, s.Pool, s.Store, log, time.Now, nil, metrics)
-	s.sync = &syncer{store: s.Store, pool: s.Pool, metrics: metrics, log: log, reload: s.keys.reload}
+	s.Monitor = health.New(health.Options{Config: cfg.Health, Pool: s.Pool, Recorder: s.Store, DB: d, Replica: replica,
+		Log: log, Metrics: metrics})
+	s.sync = &syncer{store: s.Store, pool: s.Pool, metrics: metrics, log: log, reload: s.keys.reload,
+		listen: func(ctx context.Context) (<-chan string, error) { return d.Listen(ctx, controller.RegistryChannel) }}
 	if err := s.sync.SyncNow(ctx); err != nil {
 		return nil, err
 	}
-	s.Dispatch = dispatch.New(d, s.Pool, controllerClient(), log, time.Now, cfg.Dispatch)
+	hedge := cfg.Proxy.HedgeAfter
+	if hedge <= 0 {
+		hedge = 0 // the catalog's default
+	}
+	s.Catalog = catalog.New(catalog.Options{Pool: s.Pool, Health: s.Monitor, Log: log, Config: catalog.Config{
+		MaxStaleness: cfg.FleetMaxStaleness, HedgeAfter: hedge, RequestTimeout: cfg.Dispatch.RequestTimeout}})
+	s.Dispatch = dispatch.New(dispatch.Options{Config: cfg.Dispatch, DB: d, Pool: s.Pool, Health: s.Monitor, Catalog: s.Catalog, Log: log})
 	s.Monitor.Observe(s.Dispatch.Observe)
 	s.Dispatch.Register(reg)
-	s.JobSync = jobsync.New(d, s.Pool, controllerClient(), log, time.Now, cfg.JobSync)
+	s.JobSync = jobsync.New(d, s.Pool, log, time.Now, cfg.JobSync)
 	s.JobSync.Register(reg)
 	prober := &prober{pool: s.Pool, timeout: s.Monitor.Config().Timeout}
 	s.BuildClusters = buildcluster.NewStore(d, time.Now)
@@ -153,6 +168,8 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		JobLogs:       jobLogs,
 		Builds:        s.Dispatch,
 		Drift:         s.JobSync,
+		Events:        s.Monitor,
+		Policies:      s.Dispatch,
 	})
 	if err != nil {
 		return nil, err
@@ -183,12 +200,11 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		}
 	})
 	if cfg.ProxyListen != "" {
-		s.Proxy = proxy.New(cfg.Proxy, s.Pool, log, proxy.NewMetrics(reg, metrics.Requests()))
-		s.Proxy.OnEject = s.Monitor.Expedite
+		s.Proxy = proxy.New(cfg.Proxy, s.Pool, s.Monitor, log, proxy.NewMetrics(reg, metrics.Requests()))
 		s.Fleet = fleet.New(fleet.Options{
-			Builds: s.Dispatch, Jobs: s.JobSync, Pool: s.Pool, Next: s.Proxy,
+			Builds: s.Dispatch, Catalog: s.Catalog, Jobs: s.JobSync, Pool: s.Pool, Next: s.Proxy,
 			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin, AgentOwner: s.Proxy.AgentOwner,
-			Client: controllerClient(), Log: log,
+			Log: log,
 		})
 	}
 	ok = true
@@ -251,11 +267,15 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.Queue.Run(gctx) })
 	// Placing and following builds, and retrying job writes, run on one
 	// replica at a time: the holder of the leader lease.
-	lease := leader.New(s.db, "dispatch", leader.DefaultHolder(), s.log, time.Now, s.cfg.Leader)
+	lease := leader.New(s.db, "dispatch", s.replica, s.log, leader.System, s.cfg.Leader)
 	g.Go(func() error {
-		return lease.Run(gctx, func(ctx context.Context) error {
+		// The term is not threaded into dispatch yet: its writes are not
+		// fenced on the epoch (see leader.Term.Check).
+		return lease.Run(gctx, func(ctx context.Context, term leader.Term) error {
 			lg, lctx := errgroup.WithContext(ctx)
-			lg.Go(func() error { return s.Dispatch.Run(lctx) })
+			// Every write of the placer and the follower checks the term:
+			// a stale leader's late write changes nothing.
+			lg.Go(func() error { return s.Dispatch.Run(lctx, term) })
 			lg.Go(func() error { return s.JobSync.Run(lctx) })
 			return lg.Wait()
 		})
@@ -300,7 +320,7 @@ func (s *Server) Run(ctx context.Context) error {
 			// Reads the front door makes on a client's behalf get a second to
 			// finish, like any in-flight request; one waiting on a hung
 			// controller must not hold the shutdown for its whole timeout.
-			t := time.AfterFunc(time.Second, s.Fleet.Close)
+			t := time.AfterFunc(time.Second, func() { s.Fleet.Close(); s.Catalog.Close() })
 			defer t.Stop()
 			defer closeHijacked()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)

@@ -13,11 +13,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 	"github.com/jenkinds/jenkinds/internal/proxy"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 const adminToken = "test-admin-token-0123456789"
@@ -224,15 +227,23 @@ func checkFiles(t *testing.T, dir, secret string) {
 	}
 }
 
-func TestDownControllerLeavesOptimal(t *testing.T) {
-	t.Parallel()
-	r := start(t, Config{Health: healthFall(1)})
-	cs := sims(t, 2, "11tok")
+// oneDown runs jenkinds with two controllers, checks them, takes the first
+// down, and returns the result of checking them again.
+func oneDown(t *testing.T) (r *running, cs []*jenkinssim.Controller, checked []byte) {
+	t.Helper()
+	r = start(t, Config{Health: healthFall(1)})
+	cs = sims(t, 2, "11tok")
 	register(r, cs)
 	r.api("POST", "/api/v1/health-checks", nil, 200)
 	cs[0].Down()
+	return r, cs, r.api("POST", "/api/v1/health-checks", nil, 200)
+}
+
+func TestDownControllerLeavesOptimal(t *testing.T) {
+	t.Parallel()
+	r, cs, checked := oneDown(t)
 	var res []struct{ Name, Status string }
-	_ = json.Unmarshal(r.api("POST", "/api/v1/health-checks", nil, 200), &res)
+	_ = json.Unmarshal(checked, &res)
 	if len(res) != 2 || res[0].Status != "unhealthy" || res[1].Status != "healthy" {
 		t.Fatalf("checks: %+v", res)
 	}
@@ -285,8 +296,10 @@ func TestGracefulDrain(t *testing.T) {
 		err  error
 	}
 	inflight := make(chan result, 1)
+	sent := make(chan struct{})
 	go func() {
-		req, _ := http.NewRequest("GET", r.front+"/api/json", nil)
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(sent) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", r.front+"/api/json", nil)
 		req.SetBasicAuth("admin", "11tok")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -296,7 +309,10 @@ func TestGracefulDrain(t *testing.T) {
 		resp.Body.Close()
 		inflight <- result{code: resp.StatusCode}
 	}()
-	eventually(t, "the request to be in flight", func() bool { return r.srv.Pool.Get(1).InFlight() == 1 })
+	// The request is at the front door and in flight to the controller
+	// (jenkinds' own requests count there too, hence at least one).
+	<-sent
+	testkit.Eventually(t, 10*time.Second, func() bool { return r.srv.Pool.Get(1).InFlight() >= 1 }, testkit.Sayf("the request to be in flight"))
 	r.cancel()
 	res := <-inflight
 	if res.err != nil || res.code != 200 {
@@ -315,19 +331,6 @@ func TestGracefulDrain(t *testing.T) {
 	r.done <- nil
 	if _, err := http.Get(r.front + "/api/json"); err == nil {
 		t.Errorf("the front door still accepts after shutdown")
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }
 
@@ -486,4 +489,42 @@ func TestPprofBehindTheAdminToken(t *testing.T) {
 			t.Errorf("pprof %v, without a token: HTTP 200", on)
 		}
 	}
+}
+
+// The health authority's events and the build engine's re-dispatch
+// policies are served by the admin API.
+func TestEventsAndPoliciesServed(t *testing.T) {
+	t.Parallel()
+	r, cs, _ := oneDown(t)
+	type event struct{ Kind, Controller, From, To, Source string }
+	var page struct {
+		Events []event
+		Frozen []struct{ Cluster, Reason string }
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		page.Events = nil
+		_ = json.Unmarshal(r.api("GET", "/api/v1/instances/1/events", nil, 200), &page)
+		return len(page.Events) > 0 && page.Events[0].To == "unhealthy"
+	}, func() string { return fmt.Sprintf("instance 1's events: %+v", page.Events) })
+	if e := page.Events[0]; e.Kind != "transition" || e.Controller != cs[0].Name() || e.From != "healthy" || e.Source != "probe" {
+		t.Errorf("the newest event of instance 1: %+v", e)
+	}
+	for _, e := range page.Events {
+		if e.Controller == cs[1].Name() {
+			t.Errorf("instance 1's events hold instance 2's: %+v", e)
+		}
+	}
+	r.api("GET", "/api/v1/instances/9/events", nil, 404)
+	r.api("GET", "/api/v1/events?limit=5000", nil, 400)
+
+	var p struct{ Cluster, Job, Policy, Source string }
+	_ = json.Unmarshal(r.api("PUT", "/api/v1/clusters/default/redispatch-policy?job=team/deploy", map[string]any{"policy": "queued-only"}, 200), &p)
+	if p.Cluster != "default" || p.Job != "team/deploy" || p.Policy != "queued-only" || p.Source != "job" {
+		t.Errorf("PUT a job's policy: %+v", p)
+	}
+	if got := string(r.api("GET", "/api/v1/redispatch-policies", nil, 200)); strings.TrimSpace(got) != `[{"cluster":"default","job":"team/deploy","policy":"queued-only"}]` {
+		t.Errorf("stored rules: %s", got)
+	}
+	r.api("DELETE", "/api/v1/clusters/default/redispatch-policy?job=team/deploy", nil, 204)
+	r.api("DELETE", "/api/v1/clusters/default/redispatch-policy?job=team/deploy", nil, 404)
 }

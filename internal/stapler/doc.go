@@ -1,9 +1,16 @@
-// Package stapler renders Jenkins' remote API JSON the way Jenkins' web
-// framework, Stapler, does: an object is an ordered list of exported
-// properties, each with a visibility, and a request's `depth=` or `tree=`
-// decides which of them are written.
+// Package stapler does two things the way Jenkins' web framework, Stapler,
+// does them: it reads a request path into tokens (ParsePath), and it
+// renders the remote API's JSON.
 //
-// The rules, from ../shared/research/jenkins-api.md §8:
+// ParsePath makes the path canonical and decodes it token by token, as
+// Stapler.getServletPath and TokenList do; what Stapler then does with the
+// tokens, and the sources, are in docs/stapler-dispatch.md.
+//
+// For the JSON, an object is an ordered list of exported properties, each
+// with a visibility, and a request's `depth=` or `tree=` decides which of
+// them are written. The rules, from Stapler's ResponseImpl.serveExposedBean
+// and export/{Model,Property,TreePruner,NamedPathPruner,
+// ClassAttributeBehaviour}.java (jenkinsci/stapler 135bbbc88aa4):
 //
 //   - `tree` wins over `depth`. Without a tree, depth d (default 0) writes a
 //     property iff its visibility >= 1-d, and every nested object that is not

@@ -3,6 +3,7 @@ package stapler
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -152,5 +153,39 @@ func BenchmarkMarshalJob(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendJSON(buf[:0], j, Options{})
+	}
+}
+
+func TestParsePath(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		tokens    []string
+		slash     bool
+		canonical string
+		err       error
+	}{
+		{"/", []string{}, true, "/", nil},
+		{"", []string{}, false, "/", nil},
+		{"/job/x/api/json", []string{"job", "x", "api", "json"}, false, "/job/x/api/json", nil},
+		{"//job//x///api/json//", []string{"job", "x", "api", "json"}, true, "/job/x/api/json/", nil},
+		{"/job/./x/../y/", []string{"job", "y"}, true, "/job/y/", nil},
+		{"/../job", []string{"job"}, false, "/job", nil},
+		{"/computer/%28built-in%29", []string{"computer", "(built-in)"}, false, "/computer/%28built-in%29", nil},
+		{"/job/a%2Fb/x%20y", []string{"job", "a/b", "x y"}, false, "/job/a%2Fb/x%20y", nil},
+		{"/job/%C3%A9t%C3%A9", []string{"job", "été"}, false, "/job/%C3%A9t%C3%A9", nil},
+		{"/job/ab%4", []string{"job", "ab"}, false, "/job/ab%4", nil}, // TokenList drops a cut-off escape
+		{"/job/%2E%2E/x", nil, false, "", ErrDotDot},
+	} {
+		p, err := ParsePath(tc.in)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%q: err %v, want %v", tc.in, err, tc.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if strings.Join(p.Tokens, "|") != strings.Join(tc.tokens, "|") || len(p.Tokens) != len(tc.tokens) || p.Slash != tc.slash || p.Canonical() != tc.canonical {
+			t.Errorf("%q: %q slash=%v canonical=%q, want %q slash=%v canonical=%q", tc.in, p.Tokens, p.Slash, p.Canonical(), tc.tokens, tc.slash, tc.canonical)
+		}
 	}
 }

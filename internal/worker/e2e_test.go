@@ -20,6 +20,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/queue"
 	"github.com/jenkinds/jenkinds/internal/server"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 	"github.com/jenkinds/jenkinds/internal/worker"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
@@ -172,22 +173,6 @@ func (e *e2e) submit(req api.BuildRequest) api.PipelineBuild {
 	return b
 }
 
-// eventually polls cond every 50 ms until it holds or within runs out.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("after %s: %s", within, what)
-		case <-tick.C:
-		}
-	}
-}
-
 func (e *e2e) job(id int64) queue.Job {
 	e.t.Helper()
 	j, err := e.srv.Queue.Get(e.ctx, id)
@@ -235,10 +220,10 @@ func TestWorkersDrainTwoClusters(t *testing.T) {
 		want[b.Job.ID] = b.BuildCluster
 	}
 
-	eventually(t, 45*time.Second, "every build finished", func() bool {
+	testkit.Eventually(t, 45*time.Second, func() bool {
 		stats, err := e.srv.Queue.Stats(e.ctx)
 		return err == nil && len(stats) == 0
-	})
+	}, testkit.Sayf("every build finished"))
 	perCluster := map[string]int{}
 	for id, cluster := range want {
 		j := e.job(id)
@@ -303,9 +288,9 @@ func TestKilledWorkersJobIsRedelivered(t *testing.T) {
 	b := e.submit(api.BuildRequest{SCMContext: "github:github.com", Pipeline: "web/app", Job: "main",
 		Steps: []buildcluster.Step{{Name: "slow", Command: step}}, Environment: map[string]string{"MARKS": marks}})
 	id := b.Job.ID
-	eventually(t, 20*time.Second, "the job running on the first worker, its log uploaded", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		return e.job(id).State == queue.StateLeased && strings.Contains(e.log(id, 0), "started")
-	})
+	}, testkit.Sayf("the job running on the first worker, its log uploaded"))
 	// The killed worker's lease, as the server holds it: what that worker
 	// would send if it came back.
 	staleToken := e.job(id).LeaseToken
@@ -315,7 +300,7 @@ func TestKilledWorkersJobIsRedelivered(t *testing.T) {
 	<-victim.done
 
 	e.worker("bf1", keyFile)
-	eventually(t, 20*time.Second, "the job completed after its lease expired", func() bool { return e.job(id).State.Finished() })
+	testkit.Eventually(t, 20*time.Second, func() bool { return e.job(id).State.Finished() }, testkit.Sayf("the job completed after its lease expired"))
 	j := e.job(id)
 	if j.State != queue.StateCompleted || j.Result != "SUCCESS" || j.Attempt != 2 {
 		t.Fatalf("job: got %s %s on attempt %d (%s), want completed SUCCESS on attempt 2", j.State, j.Result, j.Attempt, j.Error)
@@ -362,9 +347,9 @@ func TestStaleLeaseCompletionRefused(t *testing.T) {
 	}
 	// It goes silent; a live worker gets the job once the lease expires.
 	e.worker("bf2", keyFile)
-	eventually(t, 20*time.Second, "the job re-leased and completed by the live worker", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		return e.job(b.Job.ID).State == queue.StateCompleted
-	})
+	}, testkit.Sayf("the job re-leased and completed by the live worker"))
 	_, err = stale.Complete(e.ctx, claim.Job.ID, claim.LeaseToken, "FAILURE", 1)
 	if !worker.IsLeaseLost(err) {
 		t.Errorf("completion under the lost lease: got %v, want 409 lease_lost", err)
@@ -409,9 +394,9 @@ func TestSIGTERMReleasesTheJob(t *testing.T) {
 	w := e.worker("bf1", keyFile, "--drain-timeout", "300ms")
 	b := e.submit(api.BuildRequest{SCMContext: "github:github.com", Pipeline: "web/app", Job: "main",
 		Steps: []buildcluster.Step{{Name: "slow", Command: "echo started; sleep 30"}}})
-	eventually(t, 20*time.Second, "the job running", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		return e.job(b.Job.ID).State == queue.StateLeased && strings.Contains(e.log(b.Job.ID, 0), "started")
-	})
+	}, testkit.Sayf("the job running"))
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

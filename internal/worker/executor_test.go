@@ -16,6 +16,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 	"github.com/jenkinds/jenkinds/internal/worker"
 )
 
@@ -88,18 +89,18 @@ func TestShellStopKillsTheProcessGroup(t *testing.T) {
 		done <- out
 	}()
 	var pid int
-	eventually(t, 10*time.Second, "the step's child started", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		b, err := os.ReadFile(pidFile)
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && pid > 0
-	})
+	}, testkit.Sayf("the step's child started"))
 	cancel()
 	if out := <-done; out.Result != "ABORTED" {
 		t.Errorf("stopped job: got %+v, want ABORTED", out)
 	}
-	eventually(t, 10*time.Second, "the step's child killed", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) || isZombie(pid)
-	})
+	}, testkit.Sayf("the step's child killed"))
 }
 
 // isZombie reports a process that exited and waits for its parent.
@@ -173,7 +174,7 @@ func TestJenkinsExecutorStops(t *testing.T) {
 		out, _ := x.Run(ctx, worker.Job{ID: 1, Spec: api.BuildSpec{Job: "slow"}}, &log)
 		done <- out
 	}()
-	eventually(t, 10*time.Second, "the build running", func() bool { return strings.Contains(log.String(), "jenkins: build ") })
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "jenkins: build ") }, testkit.Sayf("the build running"))
 	cancel()
 	if out := <-done; out.Result != "ABORTED" {
 		t.Errorf("stopped: got %+v", out)
@@ -181,8 +182,8 @@ func TestJenkinsExecutorStops(t *testing.T) {
 	var b struct {
 		Result string `json:"result"`
 	}
-	eventually(t, 10*time.Second, "the build aborted on the controller", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, err := client.GetJSON(context.Background(), "job/slow/1/api/json", &b)
 		return err == nil && b.Result == "ABORTED"
-	})
+	}, testkit.Sayf("the build aborted on the controller"))
 }

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/jenkins"
@@ -40,7 +37,7 @@ func (x *Jenkins) Run(ctx context.Context, job Job, log io.Writer) (Outcome, err
 		name = job.Spec.Job
 	}
 	jobPath := jenkins.JobPath(name)
-	item, err := x.trigger(ctx, jobPath, job.Spec.Environment)
+	item, err := x.trigger(ctx, name, job.Spec.Environment)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -57,26 +54,23 @@ func (x *Jenkins) Run(ctx context.Context, job Job, log io.Writer) (Outcome, err
 		fmt.Fprintf(log, "jenkins: queue item %d was cancelled on the controller\n", item)
 		return Outcome{Result: "ABORTED", ExitCode: 1}, nil
 	}
-	buildPath := jobPath + strconv.Itoa(number) + "/"
+	buildPath := jobPath + strconv.FormatInt(number, 10) + "/"
 	fmt.Fprintf(log, "jenkins: build %s%s\n", x.Client.BaseURL(), buildPath)
 
-	if err := x.follow(ctx, buildPath, log); err != nil {
+	if err := x.follow(ctx, name, number, log); err != nil {
 		if ctx.Err() != nil {
-			x.stopBuild(buildPath)
+			x.stopBuild(name, number)
 			return Outcome{Result: "ABORTED", ExitCode: -1}, nil
 		}
 		return Outcome{}, err
 	}
-	var b struct {
-		Result   *string `json:"result"`
-		Building bool    `json:"building"`
-	}
-	if _, err := x.Client.GetJSON(ctx, buildPath+"api/json?tree=result,building", &b); err != nil {
+	b, _, err := x.Client.Build(ctx, name, number)
+	if err != nil {
 		return Outcome{}, fmt.Errorf("read the result of %s: %w", buildPath, err)
 	}
 	result := "FAILURE"
-	if b.Result != nil && *b.Result != "" {
-		result = *b.Result
+	if b.Result != "" {
+		result = b.Result
 	}
 	code := 1
 	if result == "SUCCESS" {
@@ -92,53 +86,39 @@ func (x *Jenkins) poll() time.Duration {
 	return x.Poll
 }
 
-// trigger starts the job, without a quiet period, and returns its queue
-// item's id. A job the controller does not have is ErrPermanent.
-func (x *Jenkins) trigger(ctx context.Context, jobPath string, params map[string]string) (int64, error) {
-	call := "build"
-	form := url.Values{"delay": {"0sec"}}
-	if len(params) > 0 {
-		call = "buildWithParameters"
-		for _, k := range slices.Sorted(maps.Keys(params)) {
-			form.Set(k, params[k])
-		}
+// trigger starts the job, without a quiet period, with params as its
+// parameters when there are any, and returns its queue item's id. A job
+// the controller does not have is ErrPermanent.
+func (x *Jenkins) trigger(ctx context.Context, name string, params map[string]string) (int64, error) {
+	var ps []jenkins.Param
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		ps = append(ps, jenkins.Param{Name: k, Value: params[k]})
 	}
-	res, _, err := x.Client.Do(ctx, http.MethodPost, jobPath+call, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
+	ref, err := x.Client.Trigger(ctx, name, ps, len(ps) > 0)
 	switch {
 	case jenkins.IsNotFound(err):
-		return 0, fmt.Errorf("trigger %s: the controller has no such job: %w", jobPath, ErrPermanent)
+		return 0, fmt.Errorf("trigger %s: the controller has no such job: %w", name, ErrPermanent)
 	case err != nil:
-		return 0, fmt.Errorf("trigger %s: %w", jobPath, err)
+		return 0, fmt.Errorf("trigger %s: %w", name, err)
 	}
-	// Location: …/queue/item/N/
-	parts := strings.Split(strings.TrimSuffix(res.Location, "/"), "/")
-	id, err := strconv.ParseInt(parts[len(parts)-1], 10, 64)
-	if len(parts) < 2 || parts[len(parts)-2] != "item" || err != nil {
-		return 0, fmt.Errorf("trigger %s: the answer's Location %q is not a queue item", jobPath, res.Location)
-	}
-	return id, nil
+	return ref.ID, nil
 }
 
 // waitForBuild follows queue item id until it becomes a build, and
-// returns the build's number; 0 when the item was cancelled.
-func (x *Jenkins) waitForBuild(ctx context.Context, id int64) (int, error) {
+// returns the build's number; 0 when the item was cancelled. It keeps
+// polling while the controller is unavailable.
+func (x *Jenkins) waitForBuild(ctx context.Context, id int64) (int64, error) {
 	t := time.NewTicker(x.poll())
 	defer t.Stop()
 	for {
-		var item struct {
-			Cancelled  bool `json:"cancelled"`
-			Executable *struct {
-				Number int `json:"number"`
-			} `json:"executable"`
-		}
-		_, err := x.Client.GetJSON(ctx, fmt.Sprintf("queue/item/%d/api/json", id), &item)
+		item, _, err := x.Client.QueueItem(ctx, id)
 		switch {
 		case ctx.Err() != nil:
 			return 0, ctx.Err()
 		case err != nil && !jenkins.IsUnavailable(err):
 			return 0, fmt.Errorf("follow queue item %d: %w", id, err)
-		case err == nil && item.Executable != nil && item.Executable.Number > 0:
-			return item.Executable.Number, nil
+		case err == nil && item.Executable > 0:
+			return item.Executable, nil
 		case err == nil && item.Cancelled:
 			return 0, nil
 		}
@@ -150,26 +130,23 @@ func (x *Jenkins) waitForBuild(ctx context.Context, id int64) (int, error) {
 	}
 }
 
-// follow copies the build's console to log until the build ends.
-func (x *Jenkins) follow(ctx context.Context, buildPath string, log io.Writer) error {
+// follow copies the build's console to log until the build ends. It keeps
+// polling while the controller is unavailable.
+func (x *Jenkins) follow(ctx context.Context, name string, number int64, log io.Writer) error {
 	t := time.NewTicker(x.poll())
 	defer t.Stop()
-	start := 0
+	var start int64
 	for {
-		res, text, err := x.Client.Do(ctx, http.MethodGet, buildPath+"logText/progressiveText?start="+strconv.Itoa(start), nil, "")
+		chunk, _, err := x.Client.ProgressiveLog(ctx, name, number, start)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil && !jenkins.IsUnavailable(err):
-			return fmt.Errorf("read the console of %s: %w", buildPath, err)
+			return fmt.Errorf("read the console of %s #%d: %w", name, number, err)
 		case err == nil:
-			log.Write(text)
-			if n, err := strconv.Atoi(res.Header.Get("X-Text-Size")); err == nil {
-				start = n
-			} else {
-				start += len(text)
-			}
-			if res.Header.Get("X-More-Data") != "true" {
+			log.Write(chunk.Text)
+			start = chunk.Size
+			if !chunk.More {
 				return nil
 			}
 		}
@@ -186,11 +163,11 @@ func (x *Jenkins) follow(ctx context.Context, buildPath string, log io.Writer) e
 func (x *Jenkins) cancelItem(id int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	x.Client.Do(ctx, http.MethodPost, fmt.Sprintf("queue/cancelItem?id=%d", id), nil, "")
+	_, _ = x.Client.CancelItem(ctx, id)
 }
 
-func (x *Jenkins) stopBuild(buildPath string) {
+func (x *Jenkins) stopBuild(name string, number int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	x.Client.Do(ctx, http.MethodPost, buildPath+"stop", nil, "")
+	_ = x.Client.Stop(ctx, name, number)
 }

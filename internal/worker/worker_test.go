@@ -14,6 +14,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/queue"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 	"github.com/jenkinds/jenkinds/internal/worker"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
@@ -110,11 +111,11 @@ func TestWorkerStopsALostJob(t *testing.T) {
 		stopped.Store(true)
 		return worker.Outcome{Result: "ABORTED", ExitCode: -1}, nil
 	}), nil))
-	eventually(t, 10*time.Second, "the job running", started.Load)
+	testkit.Eventually(t, 10*time.Second, started.Load, testkit.Sayf("the job running"))
 	if _, err := p.queue.Cancel(p.ctx, j.ID, "stopped by the user"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the job stopped", stopped.Load)
+	testkit.Eventually(t, 10*time.Second, stopped.Load, testkit.Sayf("the job stopped"))
 	if got := p.job(t, j.ID); got.State != queue.StateCancelled || got.Result != "" {
 		t.Errorf("job: got %s result %q, want cancelled with no result", got.State, got.Result)
 	}
@@ -135,16 +136,16 @@ func TestWorkerExtendsLongJobs(t *testing.T) {
 	// Outlive the TTL several times over, rescuing as the server would.
 	var extensions int
 	var last time.Time
-	eventually(t, 10*time.Second, "three extends seen", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		p.queue.Rescue(p.ctx)
 		cur := p.job(t, j.ID)
 		if cur.LeaseExpiresAt != nil && !cur.LeaseExpiresAt.Equal(last) {
 			extensions, last = extensions+1, *cur.LeaseExpiresAt
 		}
 		return extensions > 3
-	})
+	}, testkit.Sayf("three extends seen"))
 	close(release)
-	eventually(t, 10*time.Second, "the job completed", func() bool { return p.job(t, j.ID).State == queue.StateCompleted })
+	testkit.Eventually(t, 10*time.Second, func() bool { return p.job(t, j.ID).State == queue.StateCompleted }, testkit.Sayf("the job completed"))
 	if got := p.job(t, j.ID); got.Attempt != 1 || got.Result != "SUCCESS" {
 		t.Errorf("job: got attempt %d result %q, want SUCCESS on attempt 1", got.Attempt, got.Result)
 	}
@@ -172,9 +173,9 @@ func TestWorkerFailsWhatItCannotRun(t *testing.T) {
 		}
 		return worker.Outcome{}, fmt.Errorf("unexpected job %q", job.Spec.Job)
 	}), nil))
-	eventually(t, 10*time.Second, "every job finished", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		return p.job(t, retry.ID).State.Finished() && p.job(t, permanent.ID).State.Finished() && p.job(t, garbage.ID).State.Finished()
-	})
+	}, testkit.Sayf("every job finished"))
 	if j := p.job(t, retry.ID); j.State != queue.StateCompleted || j.Attempt != 2 {
 		t.Errorf("flaky job: got %s on attempt %d, want completed on attempt 2", j.State, j.Attempt)
 	}

@@ -28,26 +28,9 @@ import (
 	"github.com/jenkinds/jenkinds/internal/buildcluster"
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/queue"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
-
-// clock is a settable time source shared by the verifier and the queue.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var start = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -103,7 +86,7 @@ func privatePEM(t testing.TB, s crypto.Signer) string {
 type fixture struct {
 	t       *testing.T
 	ctx     context.Context
-	clock   *clock
+	clock   *testkit.Clock // shared by the verifier and the queue
 	store   *buildcluster.Store
 	queue   *queue.Queue
 	logs    *workerapi.LogStore
@@ -121,7 +104,7 @@ func setup(t *testing.T, e dbtest.Engine, cfg workerapi.Config) *fixture {
 	if err := d.Migrate(ctx, buildcluster.Migrations, queue.Migrations, workerapi.Migrations); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	f := &fixture{t: t, ctx: ctx, clock: &clock{t: start}, logBuf: &apitest.Buffer{}}
+	f := &fixture{t: t, ctx: ctx, clock: testkit.NewClock(start), logBuf: &apitest.Buffer{}}
 	f.store = buildcluster.NewStore(d, f.clock.Now)
 	f.queue = queue.New(d, queue.Options{Now: f.clock.Now})
 	f.logs = workerapi.NewLogStore(d, 1<<10, f.clock.Now)

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // bundle is one running backend.
@@ -187,7 +190,14 @@ func TestHangHoldsRequestsUntilCleared(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("POST /__sim/faults: %v %v %q", resp, err, body)
 	}
-	hung := func(n int64) func() bool { return func() bool { return b.srv.faults.status().Hung == n } }
+	waitHung := func(n int64) {
+		t.Helper()
+		var hung int64
+		testkit.Eventually(t, 5*time.Second, func() bool {
+			hung = b.srv.faults.status().Hung
+			return hung == n
+		}, func() string { return fmt.Sprintf("%d requests hung (%d are)", n, hung) })
+	}
 
 	// A request abandoned by its client while hung is never answered.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -196,12 +206,12 @@ func TestHangHoldsRequestsUntilCleared(t *testing.T) {
 		_, _, err := do(ctx, "GET", b.url+"/api/json", "", http.Header{"X-Bench-Load": {"1"}})
 		abandoned <- err
 	}()
-	eventually(t, hung(1))
+	waitHung(1)
 	cancel()
 	if err := <-abandoned; err == nil {
 		t.Fatal("a hung request was answered")
 	}
-	eventually(t, hung(0))
+	waitHung(0)
 
 	// One still waiting when the fault is cleared gets its answer.
 	answered := make(chan string, 1)
@@ -212,7 +222,7 @@ func TestHangHoldsRequestsUntilCleared(t *testing.T) {
 		}
 		answered <- body
 	}()
-	eventually(t, hung(1))
+	waitHung(1)
 
 	_, body, err = do(context.Background(), "GET", b.url+"/__sim/faults", "", nil)
 	if err != nil {
@@ -243,17 +253,5 @@ func TestFaultKindValidated(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("unknown kind: %d, want 400", resp.StatusCode)
-	}
-}
-
-// eventually fails t unless cond becomes true within 5 s.
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

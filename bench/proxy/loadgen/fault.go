@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -25,25 +26,39 @@ type injector interface {
 	kind() string
 }
 
+// resumer is a fault that ends by itself after a while (stop); resume
+// ends it at once, and does nothing once it has ended.
+type resumer interface {
+	resume() error
+}
+
 var (
 	_ injector = killFault{}
 	_ injector = hangFault{}
+	_ injector = (*stopFault)(nil)
+	_ resumer  = (*stopFault)(nil)
 )
 
-// parseFault reads -fault: "kill:PID" or "hang:http://127.0.0.1:PORT".
-// "" means no fault (nil, nil).
-func parseFault(spec string, client *http.Client) (injector, error) {
+// parseFault reads -fault: "kill:PID", "stop:PID" (SIGSTOP, SIGCONT after
+// length) or "hang:http://127.0.0.1:PORT". "" means no fault (nil, nil).
+func parseFault(spec string, length time.Duration, client *http.Client) (injector, error) {
 	if spec == "" {
 		return nil, nil
 	}
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
-	case "kill":
+	case "kill", "stop":
 		pid, err := strconv.Atoi(arg)
 		if err != nil || pid <= 1 {
-			return nil, fmt.Errorf("-fault %q: kill needs a process id above 1 (kill:PID)", spec)
+			return nil, fmt.Errorf("-fault %q: %s needs a process id above 1 (%s:PID)", spec, kind, kind)
 		}
-		return killFault{pid: pid}, nil
+		if kind == "kill" {
+			return killFault{pid: pid}, nil
+		}
+		if length <= 0 {
+			return nil, fmt.Errorf("-fault %q: stop needs -fault-for, how long the process stays stopped", spec)
+		}
+		return &stopFault{pid: pid, length: length, signal: syscall.Kill}, nil
 	case "hang":
 		u, err := url.Parse(arg)
 		if err != nil || u.Scheme != "http" {
@@ -54,7 +69,7 @@ func parseFault(spec string, client *http.Client) (injector, error) {
 		}
 		return hangFault{faults: u.JoinPath("/__sim/faults").String(), client: client}, nil
 	}
-	return nil, fmt.Errorf("-fault %q: want kill:PID or hang:URL", spec)
+	return nil, fmt.Errorf("-fault %q: want kill:PID, stop:PID or hang:URL", spec)
 }
 
 // killFault sends SIGKILL to a backend process: its sockets are closed by
@@ -72,6 +87,54 @@ func (k killFault) inject(context.Context) error {
 
 // lastArrival: a killed backend tells nothing.
 func (killFault) lastArrival(context.Context) (*time.Time, error) { return nil, nil }
+
+// stopFault freezes a process with SIGSTOP and thaws it with SIGCONT after
+// length: its sockets stay open and the kernel still accepts connections
+// on its listeners, but nothing is answered, as a controller stuck in a
+// long garbage collection or a paused VM.
+type stopFault struct {
+	pid    int
+	length time.Duration
+	signal func(pid int, sig syscall.Signal) error
+
+	mu      sync.Mutex
+	thaw    *time.Timer
+	stopped bool
+}
+
+func (s *stopFault) kind() string { return "stop" }
+
+func (s *stopFault) inject(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.signal(s.pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("stop process %d: %w", s.pid, err)
+	}
+	s.stopped = true
+	s.thaw = time.AfterFunc(s.length, func() { _ = s.resume() })
+	return nil
+}
+
+// resume sends SIGCONT unless it was sent already. loadgen calls it on its
+// way out too, so a stopped process never outlives the run stopped.
+func (s *stopFault) resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped {
+		return nil
+	}
+	s.stopped = false
+	if s.thaw != nil {
+		s.thaw.Stop()
+	}
+	if err := s.signal(s.pid, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("continue process %d: %w", s.pid, err)
+	}
+	return nil
+}
+
+// lastArrival: a stopped process tells nothing.
+func (*stopFault) lastArrival(context.Context) (*time.Time, error) { return nil, nil }
 
 // hangFault makes a backend (bench/proxy/backend) accept connections and
 // never answer, through its /__sim/faults API.

@@ -1,10 +1,13 @@
 // Command loadgen is an open-loop load generator for the failure scenarios
-// of bench/proxy/run.sh. It sends requests at a fixed rate whatever the
-// answers do (a slow proxy does not slow the load down), each under a
-// timeout, optionally injects a fault into one backend mid-run, and prints
-// one table row: requests, failures, p50/p99 of the successful ones, when
-// the faulty backend stopped getting traffic, when the proxy itself took it
-// out (-watch) and the error window.
+// of bench/proxy/run.sh and bench/fleet/run.sh. It sends requests at a
+// fixed rate whatever the answers do (a slow proxy does not slow the load
+// down), each under a timeout, optionally injects a fault into one backend
+// mid-run, and prints one table row: requests, failures, p50/p99 of the
+// successful ones, the slowest request, when the faulty backend stopped
+// getting traffic, when the proxy itself took it out (-watch) and the error
+// window. With -url given more than once, the requests take the URLs in
+// turn, and a line per URL follows the row; with -events, the health
+// events jenkinds recorded for the faulty controller follow it too.
 //
 // Every request carries X-Bench-Load: 1 so a hung backend can tell load
 // traffic from health checks, and with -u the Basic auth of an API client
@@ -15,6 +18,8 @@
 //	        -fault-at 3s -fault kill:12345 -faulty b2 -label nginx
 //	loadgen … -fault hang:http://127.0.0.1:18802 -faulty b2 \
 //	        -watch 'haproxy:http://127.0.0.1:8404/stats;csv' -label haproxy
+//	loadgen -url http://127.0.0.1:8080/api/json -url http://127.0.0.1:8080/queue/api/json \
+//	        -fault stop:12345 -fault-for 10s -faulty c2 -watch jenkinds:http://127.0.0.1:7070 -events
 //	loadgen -header     # the table's header line
 package main
 
@@ -29,6 +34,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,18 +43,31 @@ import (
 const maxRequests = 1_000_000
 
 type config struct {
-	url               string
+	urls              urlList
 	userToken         string
 	rate              int
 	duration, timeout time.Duration
 	faultAt           time.Duration
 	fault             string
+	faultFor          time.Duration
 	faulty            string
 	watch             string
+	events            bool
+	aimSlowest        time.Duration
 	slow              time.Duration
 	verbose           bool
 	label             string
 	printHeader       bool
+}
+
+// urlList is -url, which may be given more than once.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, " ") }
+
+func (l *urlList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
 }
 
 func main() {
@@ -61,15 +80,18 @@ func main() {
 func run(args []string) error {
 	var c config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&c.url, "url", "", "URL to GET; its host must be a loopback address (required)")
+	fs.Var(&c.urls, "url", "URL to GET; its host must be a loopback address (required; more than once: the requests take them in turn)")
 	fs.StringVar(&c.userToken, "u", "", "user:token sent as HTTP Basic auth, as Jenkins API clients do (any value: the backends check nothing)")
 	fs.IntVar(&c.rate, "rate", 500, "requests per second, sent whatever the answers do")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send requests")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "timeout of each request")
 	fs.DurationVar(&c.faultAt, "fault-at", 3*time.Second, "when to inject the fault, from the start of the load")
-	fs.StringVar(&c.fault, "fault", "", "fault to inject: kill:PID (SIGKILL) or hang:http://127.0.0.1:PORT (a bench/proxy backend); empty for none")
-	fs.StringVar(&c.faulty, "faulty", "", "X-Backend name of the backend the fault hits")
+	fs.StringVar(&c.fault, "fault", "", "fault to inject: kill:PID (SIGKILL), stop:PID (SIGSTOP, then SIGCONT after -fault-for) or hang:http://127.0.0.1:PORT (a bench/proxy backend); empty for none")
+	fs.DurationVar(&c.faultFor, "fault-for", 0, "stop: how long the process stays stopped")
+	fs.StringVar(&c.faulty, "faulty", "", "X-Backend name of the backend the fault hits (for -watch jenkinds: its controller name)")
+	fs.BoolVar(&c.events, "events", false, "with -watch jenkinds: print the health events of the faulty controller from the start of the load on")
 	fs.StringVar(&c.watch, "watch", "", "ask the proxy when it took the faulty backend out: haproxy:STATS-CSV-URL or jenkinds:ADMIN-URL (token from JENKINDS_ADMIN_TOKEN)")
+	fs.DurationVar(&c.aimSlowest, "aim-slowest", 0, "print a line that says whether the run met the aims: no failed request, none slower than this (0: no such line)")
 	fs.BoolVar(&c.verbose, "v", false, "list failed and slow requests on stderr")
 	fs.DurationVar(&c.slow, "slow", 200*time.Millisecond, "a successful request this slow, during the fault, counts as touched by it")
 	fs.StringVar(&c.label, "label", "", "first column of the printed row (the proxy's name)")
@@ -81,23 +103,35 @@ func run(args []string) error {
 		fmt.Print(header())
 		return nil
 	}
-	target, err := url.Parse(c.url)
 	switch {
-	case c.url == "" || err != nil || (target.Scheme != "http" && target.Scheme != "https"):
-		return fmt.Errorf("-url %q: want an absolute http(s) URL", c.url)
+	case len(c.urls) == 0:
+		return errors.New("-url is required")
 	case c.rate <= 0 || c.duration <= 0 || c.timeout <= 0:
 		return errors.New("-rate, -duration and -timeout must be positive")
 	case int64(c.rate)*int64(c.duration/time.Millisecond)/1000 > maxRequests:
 		return fmt.Errorf("-rate × -duration: at most %d requests", maxRequests)
 	}
-	if err := checkLoopback(target); err != nil {
-		return fmt.Errorf("-url: %w", err)
+	for _, raw := range c.urls {
+		target, err := url.Parse(raw)
+		if err != nil || (target.Scheme != "http" && target.Scheme != "https") {
+			return fmt.Errorf("-url %q: want an absolute http(s) URL", raw)
+		}
+		if err := checkLoopback(target); err != nil {
+			return fmt.Errorf("-url: %w", err)
+		}
 	}
 
 	client := newClient(c.rate, c.timeout)
-	inj, err := parseFault(c.fault, client)
+	inj, err := parseFault(c.fault, c.faultFor, client)
 	if err != nil {
 		return err
+	}
+	if r, ok := inj.(resumer); ok {
+		defer func() {
+			if err := r.resume(); err != nil {
+				fmt.Fprintln(os.Stderr, "loadgen:", err)
+			}
+		}()
 	}
 	w, err := parseWatch(c.watch, c.faulty, client, os.Getenv)
 	if err != nil {
@@ -105,6 +139,10 @@ func run(args []string) error {
 	}
 	if w != nil && inj == nil {
 		return errors.New("-watch needs -fault")
+	}
+	jw, isJenkinds := w.(jenkindsWatch)
+	if c.events && !isJenkinds {
+		return errors.New("-events needs -watch jenkinds:URL")
 	}
 	// A hard stop for everything, whatever happens.
 	ctx, cancel := context.WithTimeout(context.Background(), c.duration+c.timeout+10*time.Second)
@@ -133,14 +171,28 @@ func run(args []string) error {
 		}
 	}
 	if c.verbose {
-		listTouched(os.Stderr, c.label+" "+kind, res.outcomes, f)
+		listTouched(os.Stderr, c.label+" "+kind, res.outcomes, c.urls, f)
 	}
-	fmt.Print(summarize(res.outcomes, f).row(c.label, kind, f))
+	sum := summarize(res.outcomes, f)
+	fmt.Print(sum.row(c.label, kind, f))
+	if c.aimSlowest > 0 {
+		fmt.Print(sum.aims(c.aimSlowest))
+	}
+	if len(c.urls) > 1 {
+		fmt.Print(perURL(res.outcomes, c.urls))
+	}
+	if c.events {
+		evs, err := jw.events(ctx, res.start)
+		if err != nil {
+			return fmt.Errorf("read the health events of %s: %w", c.faulty, err)
+		}
+		fmt.Print(eventLines(c.faulty, evs, res.start.Add(res.faultAt)))
+	}
 	return nil
 }
 
 // listTouched writes the failed and slow requests, at most 20.
-func listTouched(w io.Writer, label string, outs []outcome, f fault) {
+func listTouched(w io.Writer, label string, outs []outcome, urls []string, f fault) {
 	origin := max(f.at, 0)
 	n := 0
 	for _, o := range outs {
@@ -155,7 +207,11 @@ func listTouched(w io.Writer, label string, outs []outcome, f fault) {
 		if what == "" {
 			what = fmt.Sprintf("HTTP %d from %q", o.code, o.backend)
 		}
-		fmt.Fprintf(w, "  %s: request at %+.3fs took %s: %s\n", label, (o.start - origin).Seconds(), millis(o.latency), what)
+		target := ""
+		if len(urls) > 1 {
+			target = " " + urls[o.url]
+		}
+		fmt.Fprintf(w, "  %s: request%s at %+.3fs took %s: %s\n", label, target, (o.start - origin).Seconds(), millis(o.latency), what)
 	}
 }
 
@@ -232,7 +288,7 @@ func load(ctx context.Context, client *http.Client, c config, inj injector, w wa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res.outcomes[i] = send(ctx, client, c.url, auth, res.start, at)
+			res.outcomes[i] = send(ctx, client, c.urls, i%len(c.urls), auth, res.start, at)
 		}()
 	}
 	wg.Wait()
@@ -252,11 +308,11 @@ func load(ctx context.Context, client *http.Client, c config, inj injector, w wa
 	return res, nil
 }
 
-// send makes one request scheduled at start+at and reads its answer. auth
-// is the Authorization header, or nil.
-func send(ctx context.Context, client *http.Client, target string, auth []string, start time.Time, at time.Duration) outcome {
-	o := outcome{start: at}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+// send makes one request to urls[u], scheduled at start+at, and reads its
+// answer. auth is the Authorization header, or nil.
+func send(ctx context.Context, client *http.Client, urls []string, u int, auth []string, start time.Time, at time.Duration) outcome {
+	o := outcome{start: at, url: u}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, urls[u], nil)
 	if err != nil {
 		o.err = "error"
 		return o

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ type outcome struct {
 	code    int           // HTTP status; 0 when there was no answer
 	err     string        // "timeout", "refused", "reset", "eof" or "error"; "" when answered
 	backend string        // X-Backend of the answer; "" when none
+	url     int           // index of the URL asked, in -url order
 }
 
 func (o outcome) failed() bool { return o.err != "" || o.code < 200 || o.code > 299 }
@@ -51,6 +53,10 @@ type summary struct {
 	total, failed int
 	failures      map[string]int // "503", "timeout", ... → count
 	p50, p99      time.Duration  // of successful requests
+	// slowest is the longest latency of any request, failed ones included
+	// (a request that timed out took the timeout); slowestAt is when it
+	// was scheduled, relative to the fault (or to the start of the load).
+	slowest, slowestAt time.Duration
 	// firstFail and lastFail are the scheduled starts of the first and last
 	// failed requests, relative to the fault (or to the start of the load
 	// when there was none). Meaningful only when failed > 0.
@@ -83,6 +89,9 @@ func summarize(outs []outcome, f fault) summary {
 	origin := max(f.at, 0)
 	lastTouched := time.Duration(-1)
 	for _, o := range outs {
+		if o.latency > s.slowest {
+			s.slowest, s.slowestAt = o.latency, o.start-origin
+		}
 		if o.failed() {
 			rel := o.start - origin
 			if s.failed == 0 || rel < s.firstFail {
@@ -136,10 +145,24 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 }
 
 // columns of the printed table; header and row must agree.
-const rowFormat = "%-10s %-5s %8s  %-18s %8s %8s  %-22s %-16s %s\n"
+const rowFormat = "%-10s %-5s %8s  %-18s %8s %8s %8s  %-22s %-16s %s\n"
 
 func header() string {
-	return fmt.Sprintf(rowFormat, "proxy", "fault", "requests", "failed", "p50", "p99", "traffic left faulty", "proxy marked it", "error window (from fault)")
+	return fmt.Sprintf(rowFormat, "proxy", "fault", "requests", "failed", "p50", "p99", "slowest", "traffic left faulty", "proxy marked it", "error window (from fault)")
+}
+
+// breakdown counts the failures by kind: "2×503 1×timeout".
+func (s summary) breakdown() string {
+	keys := make([]string, 0, len(s.failures))
+	for k := range s.failures {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d×%s", s.failures[k], k)
+	}
+	return strings.Join(parts, " ")
 }
 
 // row formats s as one line of the table; f is the fault summarize was
@@ -147,16 +170,7 @@ func header() string {
 func (s summary) row(label, faultKind string, f fault) string {
 	failed := fmt.Sprint(s.failed)
 	if s.failed > 0 {
-		keys := make([]string, 0, len(s.failures))
-		for k := range s.failures {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%d×%s", s.failures[k], k)
-		}
-		failed += " (" + strings.Join(parts, " ") + ")"
+		failed += " (" + s.breakdown() + ")"
 	}
 	left, marked, window := "-", "-", "-"
 	if f.at >= 0 {
@@ -183,7 +197,48 @@ func (s summary) row(label, faultKind string, f fault) string {
 	if faultKind == "" {
 		faultKind = "none"
 	}
-	return fmt.Sprintf(rowFormat, label, faultKind, fmt.Sprint(s.total), failed, millis(s.p50), millis(s.p99), left, marked, window)
+	return fmt.Sprintf(rowFormat, label, faultKind, fmt.Sprint(s.total), failed, millis(s.p50), millis(s.p99), millis(s.slowest), left, marked, window)
+}
+
+// aims says whether the run met the fault scenario's aims: no failed
+// request, and none slower than slowest.
+func (s summary) aims(slowest time.Duration) string {
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	return fmt.Sprintf("    aims: 0 failed: %s (%d); slowest ≤ %s: %s (%s at %s)\n",
+		verdict(s.failed == 0), s.failed, millis(slowest), verdict(s.slowest <= slowest), millis(s.slowest), signed(s.slowestAt))
+}
+
+// perURL is one line per URL: its requests, failures, p50/p99 and slowest
+// request, for a load that took several URLs in turn.
+func perURL(outs []outcome, urls []string) string {
+	by := make([][]outcome, len(urls))
+	for _, o := range outs {
+		by[o.url] = append(by[o.url], o)
+	}
+	var b strings.Builder
+	for i, u := range urls {
+		s := summarize(by[i], fault{at: -1})
+		failed := fmt.Sprint(s.failed)
+		if s.failed > 0 {
+			failed += " (" + s.breakdown() + ")"
+		}
+		fmt.Fprintf(&b, "    %-58s %6d req  failed %-16s p50 %-8s p99 %-8s slowest %s\n",
+			pathOf(u), s.total, failed, millis(s.p50), millis(s.p99), millis(s.slowest))
+	}
+	return b.String()
+}
+
+// pathOf is the path and query of u, or u itself when it does not parse.
+func pathOf(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.RequestURI()
+	}
+	return u
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }

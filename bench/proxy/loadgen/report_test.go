@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -127,9 +130,17 @@ func TestParseFault(t *testing.T) {
 		{"hang:http://10.0.0.5:18802", "", true}, // never off this machine
 		{"hang:http://example.com", "", true},
 		{"slow:1", "", true},
+		{"stop:4242", "stop", false},
+		{"stop:0", "", true},
+	}
+	if _, err := parseFault("stop:4242", 0, nil); err == nil {
+		t.Error("stop without -fault-for is not an error")
 	}
 	for _, tt := range tests {
-		inj, err := parseFault(tt.spec, nil)
+		inj, err := parseFault(tt.spec, 0, nil)
+		if tt.kind == "stop" {
+			inj, err = parseFault(tt.spec, time.Second, nil)
+		}
 		if (err != nil) != tt.wantErr {
 			t.Errorf("parseFault(%q) error %v, want error %v", tt.spec, err, tt.wantErr)
 			continue
@@ -156,5 +167,65 @@ func TestRowShowsWhenTheProxyMarkedItDown(t *testing.T) {
 	f.watched = false
 	if row := summarize(outs, f).row("nginx", "hang", f); !strings.Contains(row, "n/a") {
 		t.Errorf("row %q lacks n/a", row)
+	}
+}
+
+func TestStopFaultContinuesOnce(t *testing.T) {
+	t.Parallel()
+	var sent []syscall.Signal
+	var mu sync.Mutex
+	s := &stopFault{pid: 4242, length: time.Hour, signal: func(pid int, sig syscall.Signal) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, sig)
+		return nil
+	}}
+	if err := s.resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.inject(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.resume(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != 2 || sent[0] != syscall.SIGSTOP || sent[1] != syscall.SIGCONT {
+		t.Fatalf("signals %v, want SIGSTOP then one SIGCONT", sent)
+	}
+}
+
+func TestSlowestAndPerURL(t *testing.T) {
+	t.Parallel()
+	sec := time.Second
+	outs := []outcome{
+		{start: 1 * sec, latency: 2 * ms, code: 200, url: 0},
+		{start: 3100 * ms, latency: 5 * sec, err: "timeout", url: 1},
+		{start: 3200 * ms, latency: 700 * ms, code: 200, url: 0},
+		{start: 4 * sec, latency: 3 * ms, code: 200, url: 1},
+	}
+	f := fault{at: 3 * sec, slow: 200 * ms, loadEnd: 10 * sec, settle: 2 * sec}
+	s := summarize(outs, f)
+	if s.slowest != 5*sec || s.slowestAt != 100*ms {
+		t.Fatalf("slowest %v at %v, want 5s at +100ms: a failed request counts", s.slowest, s.slowestAt)
+	}
+	if row := s.row("jenkinds", "stop", f); !strings.Contains(row, "5.00s") {
+		t.Errorf("row %q lacks the slowest request", row)
+	}
+	if got := s.aims(700 * ms); !strings.Contains(got, "0 failed: MISSED (1)") || !strings.Contains(got, "slowest ≤ 700.0ms: MISSED (5.00s at +0.100s)") {
+		t.Errorf("aims %q", got)
+	}
+	if got := summarize(outs[:1], f).aims(700 * ms); !strings.Contains(got, "0 failed: met (0)") || !strings.Contains(got, "700.0ms: met") {
+		t.Errorf("aims of a clean run %q", got)
+	}
+	lines := perURL(outs, []string{"http://127.0.0.1:1/api/json?tree=jobs[name,color]", "http://127.0.0.1:1/queue/api/json"})
+	for _, want := range []string{"/api/json?tree=jobs[name,color]", "2 req  failed 0 ", "slowest 700.0ms", "failed 1 (1×timeout)", "slowest 5.00s"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("per-URL lines %q lack %q", lines, want)
+		}
 	}
 }

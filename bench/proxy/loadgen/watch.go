@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -151,62 +149,135 @@ func haproxyStatus(csvText []byte, svname string) (string, error) {
 	return "", fmt.Errorf("no server %q", svname)
 }
 
-// jenkindsWatch asks jenkinds' admin API: the controller is out when the
-// health monitor says unhealthy (GET /api/v1/instances), or when passive
-// health ejected it (jenkinds_proxy_ejections_total on /metrics).
+// jenkindsWatch asks jenkinds' health authority, through the admin API:
+// the controller is out when GET /api/v1/instances shows it unhealthy. Its
+// newest transition to unhealthy (GET /api/v1/instances/{id}/events) says
+// on what evidence: "checks" (active probes) or "passive" (failed
+// requests).
 type jenkindsWatch struct {
 	admin, token, backend string
 	client                *http.Client
 }
 
+// jenkindsEvent is one entry of jenkinds' health event log.
+type jenkindsEvent struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Cluster string    `json:"cluster"`
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Source  string    `json:"source"`
+	Reason  string    `json:"reason"`
+}
+
 func (j jenkindsWatch) down(ctx context.Context) (bool, string, error) {
-	auth := http.Header{"Authorization": {"Bearer " + j.token}}
-	metrics, err := get(ctx, j.client, j.admin+"/metrics", auth)
-	if err != nil {
+	id, health, err := j.instance(ctx)
+	if err != nil || health != "unhealthy" {
 		return false, "", err
 	}
-	if n := promCounter(metrics, "jenkinds_proxy_ejections_total", "instance", j.backend); n > 0 {
-		return true, "passive", nil
-	}
-	body, err := get(ctx, j.client, j.admin+"/api/v1/instances", auth)
+	how := "checks"
+	evs, err := j.page(ctx, id)
 	if err != nil {
-		return false, "", err
+		return true, how, nil // out all the same; the events only name the evidence
+	}
+	for _, e := range evs { // newest first
+		if e.Kind == "transition" && e.To == "unhealthy" {
+			if e.Source == "passive" {
+				how = "passive"
+			}
+			break
+		}
+	}
+	return true, how, nil
+}
+
+// instance finds the watched controller's id and health.
+func (j jenkindsWatch) instance(ctx context.Context) (int64, string, error) {
+	body, err := get(ctx, j.client, j.admin+"/api/v1/instances", j.auth())
+	if err != nil {
+		return 0, "", err
 	}
 	var list []struct {
+		ID           int64  `json:"id"`
 		Name         string `json:"name"`
 		HealthStatus string `json:"healthStatus"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
-		return false, "", fmt.Errorf("decode instances: %w", err)
+		return 0, "", fmt.Errorf("decode instances: %w", err)
 	}
 	for _, in := range list {
-		if in.Name == j.backend && in.HealthStatus == "unhealthy" {
-			return true, "checks", nil
+		if in.Name == j.backend {
+			return in.ID, in.HealthStatus, nil
 		}
 	}
-	return false, "", nil
+	return 0, "", fmt.Errorf("jenkinds has no controller %q", j.backend)
 }
 
-// promCounter sums the samples of metric whose label has value, in the
-// Prometheus text format.
-func promCounter(text []byte, metric, label, value string) float64 {
-	var sum float64
-	want := label + `="` + value + `"`
-	sc := bufio.NewScanner(strings.NewReader(string(text)))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, want) {
-			continue
-		}
-		fields := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
-		if len(fields) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(fields[0], 64); err == nil {
-			sum += v
+// page is the newest page of the controller's events, newest first.
+func (j jenkindsWatch) page(ctx context.Context, id int64) ([]jenkindsEvent, error) {
+	body, err := get(ctx, j.client, fmt.Sprintf("%s/api/v1/instances/%d/events?limit=1000", j.admin, id), j.auth())
+	if err != nil {
+		return nil, err
+	}
+	var page struct {
+		Events []jenkindsEvent `json:"events"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, fmt.Errorf("decode events: %w", err)
+	}
+	return page.Events, nil
+}
+
+// events returns the controller's events (with its cluster's and
+// jenkinds' freezes and thaws) at or after since, oldest first.
+func (j jenkindsWatch) events(ctx context.Context, since time.Time) ([]jenkindsEvent, error) {
+	id, _, err := j.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := j.page(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []jenkindsEvent
+	for i := len(evs) - 1; i >= 0; i-- {
+		if !evs[i].At.Before(since) {
+			out = append(out, evs[i])
 		}
 	}
-	return sum
+	return out, nil
+}
+
+func (j jenkindsWatch) auth() http.Header {
+	return http.Header{"Authorization": {"Bearer " + j.token}}
+}
+
+// eventLines prints events, one a line, timed from the fault.
+func eventLines(controller string, evs []jenkindsEvent, fault time.Time) string {
+	var b strings.Builder
+	if len(evs) == 0 {
+		fmt.Fprintf(&b, "    health events of %s: none during the load\n", controller)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "    health events of %s (time from the fault):\n", controller)
+	for _, e := range evs {
+		what := e.Kind
+		switch e.Kind {
+		case "transition":
+			what = fmt.Sprintf("%s → %s (%s)", e.From, e.To, e.Source)
+		case "freeze", "thaw":
+			scope := "jenkinds"
+			if e.Cluster != "" {
+				scope = "cluster " + e.Cluster
+			}
+			what = e.Kind + " of " + scope
+		}
+		if e.Reason != "" {
+			what += ": " + e.Reason
+		}
+		fmt.Fprintf(&b, "      %8s  %s\n", signed(e.At.Sub(fault)), what)
+	}
+	return b.String()
 }
 
 // get fetches url and returns its body; anything but 200 is an error.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,84 +30,94 @@ func TestHAProxyStatus(t *testing.T) {
 	}
 }
 
-func TestPromCounter(t *testing.T) {
-	t.Parallel()
-	text := []byte(`# HELP jenkinds_proxy_ejections_total Controllers taken out of the pool by passive health.
-# TYPE jenkinds_proxy_ejections_total counter
-jenkinds_proxy_ejections_total{cluster="default",instance="b2"} 2
-jenkinds_proxy_ejections_total{cluster="default",instance="b12"} 5
-jenkinds_proxy_ejections_total_other{instance="b2"} 7
-`)
-	if got := promCounter(text, "jenkinds_proxy_ejections_total", "instance", "b2"); got != 2 {
-		t.Errorf("promCounter = %v, want 2", got)
-	}
-	if got := promCounter(text, "jenkinds_proxy_ejections_total", "instance", "b3"); got != 0 {
-		t.Errorf("promCounter of an absent series = %v, want 0", got)
-	}
-}
-
-// fakeJenkinds is a fake admin API: b2's health and its passive ejections
-// are set by the test.
-func fakeJenkinds(t *testing.T, health *atomic.Value, ejections *atomic.Int64) string {
+// fakeJenkinds is a fake admin API: b2's health and the source of its
+// newest transition are set by the test.
+func fakeJenkinds(t *testing.T, health, source *atomic.Value) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "jenkinds_proxy_ejections_total{cluster=\"default\",instance=\"b2\"} %d\n", ejections.Load())
-	})
 	mux.HandleFunc("GET /api/v1/instances", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tok" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		fmt.Fprintf(w, `[{"name":"b1","healthStatus":"healthy"},{"name":"b2","healthStatus":%q}]`, health.Load())
+		fmt.Fprintf(w, `[{"id":1,"name":"b1","healthStatus":"healthy"},{"id":2,"name":"b2","healthStatus":%q}]`, health.Load())
+	})
+	mux.HandleFunc("GET /api/v1/instances/2/events", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"events":[
+ {"id":3,"at":"2026-01-01T10:00:05Z","kind":"transition","from":"healthy","to":"unhealthy","source":%q,"reason":"r"},
+ {"id":2,"at":"2026-01-01T10:00:02Z","kind":"freeze","cluster":"default","reason":"mass failure"},
+ {"id":1,"at":"2026-01-01T09:59:00Z","kind":"transition","from":"unknown","to":"healthy","source":"probe","reason":"ok"}],"frozen":[]}`,
+			source.Load())
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
-func TestJenkindsWatch(t *testing.T) {
-	t.Parallel()
-	var health atomic.Value
-	var ejections atomic.Int64
-	health.Store("healthy")
-	admin := fakeJenkinds(t, &health, &ejections)
+// watchFake is a jenkinds watcher of b2 on a fakeJenkinds whose answers
+// the test sets through health and source.
+func watchFake(t *testing.T, health0, source0 string) (watcher, *atomic.Value, *atomic.Value) {
+	t.Helper()
+	var health, source atomic.Value
+	health.Store(health0)
+	source.Store(source0)
+	admin := fakeJenkinds(t, &health, &source)
 	w, err := parseWatch("jenkinds:"+admin, "b2", http.DefaultClient, func(string) string { return "tok" })
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, &health, &source
+}
+
+func TestJenkindsWatch(t *testing.T) {
+	t.Parallel()
+	w, health, source := watchFake(t, "healthy", "probe")
 	ctx := context.Background()
 	steps := []struct {
-		health    string
-		ejections int64
-		out       bool
-		how       string
+		health, source string
+		out            bool
+		how            string
 	}{
-		{"healthy", 0, false, ""},
-		{"degraded", 0, false, ""},
-		{"unhealthy", 0, true, "checks"},
-		{"healthy", 1, true, "passive"},
+		{"healthy", "probe", false, ""},
+		{"degraded", "probe", false, ""},
+		{"unhealthy", "probe", true, "checks"},
+		{"unhealthy", "passive", true, "passive"},
 	}
 	for _, s := range steps {
 		health.Store(s.health)
-		ejections.Store(s.ejections)
+		source.Store(s.source)
 		out, how, err := w.down(ctx)
 		if err != nil || out != s.out || how != s.how {
-			t.Errorf("%s with %d ejections: %v %q %v, want %v %q", s.health, s.ejections, out, how, err, s.out, s.how)
+			t.Errorf("%s after %s evidence: %v %q %v, want %v %q", s.health, s.source, out, how, err, s.out, s.how)
 		}
+	}
+}
+
+func TestJenkindsEvents(t *testing.T) {
+	t.Parallel()
+	w, _, _ := watchFake(t, "unhealthy", "passive")
+	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	evs, err := w.(jenkindsWatch).events(context.Background(), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Kind != "freeze" || evs[1].To != "unhealthy" {
+		t.Fatalf("events since the start = %+v, want the freeze then the transition, oldest first", evs)
+	}
+	text := eventLines("b2", evs, start.Add(3*time.Second))
+	for _, want := range []string{"-1.000s  freeze of cluster default: mass failure", "+2.000s  healthy → unhealthy (passive): r"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("event lines %q lack %q", text, want)
+		}
+	}
+	if text := eventLines("b2", nil, start); !strings.Contains(text, "none during the load") {
+		t.Errorf("no events: %q", text)
 	}
 }
 
 func TestWatchStopsAtFirstDown(t *testing.T) {
 	t.Parallel()
-	var health atomic.Value
-	var ejections atomic.Int64
-	health.Store("healthy")
-	admin := fakeJenkinds(t, &health, &ejections)
-	w, err := parseWatch("jenkinds:"+admin, "b2", http.DefaultClient, func(string) string { return "tok" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, health, _ := watchFake(t, "healthy", "probe")
 	stop := make(chan struct{})
 	done := make(chan watchResult, 1)
 	go func() { done <- watch(context.Background(), w, time.Now(), time.Millisecond, stop) }()

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/db/dbtest"
 	"github.com/jenkinds/jenkinds/internal/queue"
 	"github.com/jenkinds/jenkinds/internal/secret"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
 
@@ -245,17 +245,12 @@ func JSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-// DeadAddr returns a loopback address nothing listens on: connecting to it
-// is refused.
+// DeadAddr is testkit.DeadAddr, for the callers it had here.
+//
+// Deprecated: use testkit.DeadAddr.
 func DeadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testkit.DeadAddr(t)
 }
 
 // Buffer is a bytes buffer safe for the server's goroutines.

@@ -15,6 +15,10 @@
 // tests run in parallel in isolation. When the server is unreachable the
 // PostgreSQL subtests skip, unless CI is set: then they fail, because CI must
 // always run the suite on both engines.
+//
+// When JENKINDS_TEST_HOG is set, CPU hogs run until the test that called
+// Engines ends (see testkit.HogFromEnv), so that the store suites can be run
+// on a saturated machine.
 package dbtest
 
 import (
@@ -30,6 +34,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/db"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // EnvPostgres names the variable holding the PostgreSQL URL tests use.
@@ -54,6 +59,7 @@ type Engine struct {
 // Engines returns every engine: SQLite, then PostgreSQL.
 func Engines(t testing.TB) []Engine {
 	t.Helper()
+	testkit.HogFromEnv(t)
 	return []Engine{
 		{Name: string(db.SQLite), Open: openWith(sqliteURL), URL: sqliteURL},
 		{Name: string(db.Postgres), Open: openWith(postgresURL), URL: postgresURL},
@@ -148,4 +154,24 @@ func connectServer() {
 	// admin lives as long as the test binary: schemas are dropped through it
 	// by every test's cleanup.
 	server.url, server.admin = u, admin
+}
+
+// Tagged returns rawURL, a PostgreSQL URL, with a fresh application_name,
+// and that name: every connection of a handle opened on the URL carries
+// it, so a test finds that handle's backends in pg_stat_activity (to see
+// one wait for a lock, or to terminate them) without touching those of
+// other tests that share the server.
+func Tagged(t testing.TB, rawURL string) (tagged, app string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("parse database URL: %v", err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	app = "jenkinds-test-" + hex.EncodeToString(b[:])
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String(), app
 }

@@ -1,8 +1,11 @@
 // Package clientcompat checks that real, unmodified Jenkins clients pointed
 // at jenkinds' front door, in front of several simulated controllers, work
 // as they do against one Jenkins: they trigger builds, follow queue items to
-// build numbers, read build info and console output, stop and cancel, and
-// see the builds and nodes of every controller (package fleet). Where the
+// build numbers, read build info and console output, stop and cancel, see
+// the builds and nodes of every controller (package fleet), and read their
+// own writes — a job created, reconfigured or deleted, a build triggered
+// or cancelled — in the very next read, though the front door answers
+// reads from memory (package catalog). Where the
 // clients have known bugs against real Jenkins, the same bugs show here
 // (see shared/research/jenkins-api.md §10, "Client call maps", and
 // internal/jenkinssim/clientcompat, which checks the same clients against

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 	"github.com/jenkinds/jenkinds/internal/server/servertest"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // The smallest requests, with plain HTTP, that show the front door answering
@@ -223,11 +224,11 @@ func TestFrontDoorRootJobColor(t *testing.T) {
 		}
 		id := queueIDOf(t, res)
 		var ctl string
-		servertest.Eventually(t, waitTimeout, "build "+strconv.Itoa(i+1)+" to end in jenkinds' record", func() bool {
+		testkit.Eventually(t, waitTimeout, func() bool {
 			b := record(t, s, id)
 			ctl, _ = b.ranOn()
 			return b.terminal()
-		})
+		}, testkit.Sayf("build %d to end in jenkinds' record", i+1))
 		ran[ctl] = true
 		inRoot, ofJob := colors()
 		if want := map[string]string{"SUCCESS": "blue", "FAILURE": "red"}[result]; ofJob != want {

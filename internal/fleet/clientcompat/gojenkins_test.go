@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 	"github.com/jenkinds/jenkinds/internal/server/servertest"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // goResults script the short builds (10 ms) gojenkins triggers one after
@@ -42,7 +45,7 @@ func TestGojenkins(t *testing.T) {
 	}
 	waitFinished := func(t *testing.T, b *gojenkins.Build) {
 		t.Helper()
-		servertest.Eventually(t, waitTimeout, b.Base+" to finish", func() bool { return !b.IsRunning(ctx) })
+		testkit.Eventually(t, waitTimeout, func() bool { return !b.IsRunning(ctx) }, testkit.Sayf("%s to finish", b.Base))
 	}
 
 	t.Run("Init", func(t *testing.T) {
@@ -280,6 +283,8 @@ func TestGojenkins(t *testing.T) {
 		}
 	})
 
+	t.Run("ReadYourWrites", func(t *testing.T) { goReadYourWrites(ctx, t, jk) })
+
 	t.Run("GetAllNodes", func(t *testing.T) {
 		nodes, err := jk.GetAllNodes(ctx)
 		if err != nil {
@@ -313,4 +318,185 @@ func TestGojenkins(t *testing.T) {
 			}
 		}
 	})
+}
+
+// writesConfig is the job goReadYourWrites creates
+// (testdata/writes_job.xml, which the python-jenkins scenario "writes"
+// creates too), with the given description.
+func writesConfig(t *testing.T, description string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/writes_job.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(b), "DESCRIPTION", description)
+}
+
+// jobState is what gojenkins' reads show of a job: GetAllJobNames (the
+// root's job list), GetJob and GetQueue.
+type jobState struct {
+	listed      bool
+	status      string // GetJob's error, "" when it answered
+	description string
+	inQueue     bool
+	queueItem   int64 // the job's queueItem.id, 0 when null
+	builds      []int64
+	lastBuild   int64
+	queued      []int64 // the ids of the job's items in GetQueue
+}
+
+// seeJob reads name as gojenkins shows it: GetAllJobNames, GetQueue, GetJob.
+func seeJob(ctx context.Context, t *testing.T, jk *gojenkins.Jenkins, name string) jobState {
+	t.Helper()
+	var s jobState
+	names, err := jk.GetAllJobNames(ctx)
+	if err != nil {
+		t.Fatalf("GetAllJobNames: %v", err)
+	}
+	for _, j := range names {
+		s.listed = s.listed || j.Name == name
+	}
+	queue, err := jk.GetQueue(ctx)
+	if err != nil {
+		t.Fatalf("GetQueue: %v", err)
+	}
+	for _, task := range queue.GetTasksForJob(name) {
+		s.queued = append(s.queued, task.Raw.ID)
+	}
+	job, err := jk.GetJob(ctx, name)
+	if err != nil {
+		s.status = err.Error()
+		return s
+	}
+	s.description, s.inQueue, s.lastBuild = job.Raw.Description, job.Raw.InQueue, job.Raw.LastBuild.Number
+	if item, ok := job.Raw.QueueItem.(map[string]any); ok {
+		id, _ := item["id"].(float64)
+		s.queueItem = int64(id)
+	}
+	for _, b := range job.Raw.Builds {
+		s.builds = append(s.builds, b.Number)
+	}
+	return s
+}
+
+// goReadYourWrites: gojenkins reads its own writes through the front door
+// with no wait and no retry. Before each write it makes the reads it makes
+// after it, so that the front door answers them from memory (younger than
+// --fleet-max-staleness) when the write comes.
+func goReadYourWrites(ctx context.Context, t *testing.T, jk *gojenkins.Jenkins) {
+	const name = "ryw-gojenkins"
+	want := func(step string, got, want jobState) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, then GetAllJobNames, GetQueue, GetJob:\ngot  %+v\nwant %+v", step, got, want)
+		}
+	}
+	want("before CreateJob", seeJob(ctx, t, jk, name), jobState{status: "404"})
+	if _, err := jk.CreateJob(ctx, writesConfig(t, "v1"), name); err != nil {
+		t.Fatalf("CreateJob(%s): %v", name, err)
+	}
+	want("CreateJob", seeJob(ctx, t, jk, name), jobState{listed: true, description: "v1"})
+	all, err := jk.GetAllJobs(ctx)
+	if err != nil {
+		t.Fatalf("GetAllJobs: %v", err)
+	}
+	if !slices.ContainsFunc(all, func(j *gojenkins.Job) bool { return j.Raw.Name == name }) {
+		t.Errorf("CreateJob, then GetAllJobs: %s missing", name)
+	}
+
+	job, err := jk.GetJob(ctx, name)
+	if err != nil {
+		t.Fatalf("GetJob(%s): %v", name, err)
+	}
+	// UpdateConfig polls the job itself once the POST is answered.
+	if err := job.UpdateConfig(ctx, writesConfig(t, "v2")); err != nil {
+		t.Fatalf("UpdateConfig: %v", err)
+	}
+	if job.Raw.Description != "v2" {
+		t.Errorf("UpdateConfig, then its own Poll: description %q, want v2", job.Raw.Description)
+	}
+	want("UpdateConfig", seeJob(ctx, t, jk, name), jobState{listed: true, description: "v2"})
+	if config, err := job.GetConfig(ctx); err != nil || !strings.Contains(config, "<description>v2</description>") {
+		t.Errorf("UpdateConfig, then GetConfig: got (%q, %v), want the v2 config", config, err)
+	}
+
+	// A trigger held in the queue (delay): Jenkins adds the item to its
+	// queue before it answers 201 (Queue.schedule2), so the queue and the
+	// job's inQueue show it in the next read.
+	seeJob(ctx, t, jk, name)
+	held, err := jk.BuildJob(ctx, name, map[string]string{"VERSION": "held", "delay": "3600sec"})
+	if err != nil || held <= 0 {
+		t.Fatalf("BuildJob(%s, delay=3600sec): got (%d, %v), want a queue id", name, held, err)
+	}
+	want("BuildJob (held)", seeJob(ctx, t, jk, name),
+		jobState{listed: true, description: "v2", inQueue: true, queueItem: held, queued: []int64{held}})
+	task, err := jk.GetQueueItem(ctx, held)
+	if err != nil {
+		t.Fatalf("GetQueueItem(%d): %v", held, err)
+	}
+	// §4.4: a successful cancel is 204, which gojenkins reports as false.
+	if ok, err := task.Cancel(ctx); ok || err != nil {
+		t.Fatalf("Task.Cancel: got (%v, %v), want (false, <nil>)", ok, err)
+	}
+	want("Task.Cancel", seeJob(ctx, t, jk, name), jobState{listed: true, description: "v2"})
+
+	// A trigger that runs at once. BuildJob first reads the job and
+	// triggers nothing if it is inQueue (§3.4): the cancel must show there.
+	qid, err := jk.BuildJob(ctx, name, map[string]string{"SIM_DURATION_MS": "60000", "VERSION": "long"})
+	if err != nil || qid <= 0 {
+		t.Fatalf("BuildJob(%s) after the cancel: got (%d, %v), want a queue id", name, qid, err)
+	}
+	// On one Jenkins too, an item past its quiet period may start at any
+	// moment, even while the job's JSON is written: each read after the
+	// trigger shows it waiting or started as #1, never neither, and once a
+	// read showed it started the later ones do too (the queue item is
+	// read first, then the queue, then the job).
+	task, err = jk.GetQueueItem(ctx, qid)
+	if err != nil {
+		t.Fatalf("GetQueueItem(%d): %v", qid, err)
+	}
+	got := seeJob(ctx, t, jk, name)
+	itemStarted, queueStarted, jobStarted := task.Raw.Executable.Number != 0, len(got.queued) == 0, !got.inQueue
+	if itemStarted && !queueStarted || queueStarted && !jobStarted {
+		t.Errorf("BuildJob, then its queue item (started: %v), GetQueue (%v), GetJob (%v): a read went back in time",
+			itemStarted, queueStarted, jobStarted)
+	}
+	if itemStarted && task.Raw.Executable.Number != 1 {
+		t.Errorf("BuildJob, then GetQueueItem: executable #%d, want #1", task.Raw.Executable.Number)
+	}
+	if !queueStarted && !slices.Equal(got.queued, []int64{qid}) {
+		t.Errorf("BuildJob, then GetQueue: items %v of %s, want [%d] or none", got.queued, name, qid)
+	}
+	inJob := got.inQueue && got.queueItem == qid || slices.Contains(got.builds, 1) || got.lastBuild == 1
+	if !inJob || !got.listed || got.status != "" {
+		t.Errorf("BuildJob, then GetJob: %+v, want %s inQueue with item %d or #1 among its builds", got, name, qid)
+	}
+
+	// Waiting for the build to start is Jenkins' own asynchrony.
+	testkit.Eventually(t, waitTimeout, func() bool {
+		_, err := task.Poll(ctx)
+		return err == nil && task.Raw.Executable.Number != 0
+	}, testkit.Sayf("queue item %d to start", qid))
+	b, err := job.GetBuild(ctx, task.Raw.Executable.Number)
+	if err != nil || b.GetBuildNumber() != 1 {
+		t.Fatalf("GetBuild(%d): got %v, want #1", task.Raw.Executable.Number, err)
+	}
+	// Stop: Jenkins interrupts the executor and answers 302 at once; the
+	// build ends when its thread sees the interrupt, so even on one
+	// Jenkins a read right after the stop may still say building (§5.3).
+	// It guarantees that the build ends soon, ABORTED: wait for that, as a
+	// client of Jenkins must.
+	if ok, err := b.Stop(ctx); !ok || err != nil {
+		t.Fatalf("Stop: got (%v, %v), want (true, <nil>)", ok, err)
+	}
+	testkit.Eventually(t, waitTimeout, func() bool { return !b.IsRunning(ctx) }, testkit.Sayf("%s to end", b.Base))
+	if got := b.GetResult(); got != "ABORTED" {
+		t.Errorf("result after Stop: got %q, want ABORTED", got)
+	}
+
+	seeJob(ctx, t, jk, name)
+	if ok, err := jk.DeleteJob(ctx, name); !ok || err != nil {
+		t.Fatalf("DeleteJob(%s): got (%v, %v), want (true, <nil>)", name, ok, err)
+	}
+	want("DeleteJob", seeJob(ctx, t, jk, name), jobState{status: "404"})
 }

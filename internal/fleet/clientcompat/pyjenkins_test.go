@@ -3,6 +3,7 @@ package clientcompat
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
@@ -29,6 +30,7 @@ func TestPythonJenkins(t *testing.T) {
 	}{
 		{"builds", checkPyBuilds},
 		{"queue", checkPyQueue},
+		{"writes", checkPyWrites},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			t.Parallel()
@@ -198,5 +200,91 @@ func checkPyQueue(t *testing.T, s *servertest.Server, r *pyResult) {
 		if bs := controllerBuilds(t, c, "deploy"); len(bs) != 0 {
 			t.Errorf("%s ran %d builds of deploy, want none", c.Name(), len(bs))
 		}
+	}
+}
+
+// checkPyWrites judges scenario "writes": python-jenkins reads its own
+// writes through the front door with no wait and no retry, though the
+// reads it makes after each write were served from memory just before it.
+func checkPyWrites(t *testing.T, s *servertest.Server, r *pyResult) {
+	name, _ := r.Get("job").(string)
+	if !strings.HasPrefix(name, "ryw-py-") {
+		t.Fatalf("job: got %v, want a ryw-py-* name\n%s", r.Get("job"), r.Output())
+	}
+	r.Expect("whoami_id", servertest.User)
+	r.Expect("before_create.listed", false)
+	r.Expect("before_create.exists", false)
+	r.Expect("before_create.info_error", "job["+name+"] does not exist")
+
+	// create_job: listed, exists, its JSON answers (create_job itself
+	// raised if job_exists did not see it).
+	r.Expect("created.listed", true)
+	r.Expect("created.exists", true)
+	r.Expect("created.info_error", nil)
+	r.Expect("created.description", "v1")
+	r.Expect("created.builds", []any{})
+	r.Expect("created.inQueue", false)
+
+	// reconfig_job: the job's JSON and its config.xml say v2.
+	r.Expect("reconfigured.description", "v2")
+	r.Expect("reconfigured.config_v2", true)
+	r.Expect("reconfigured.config_v1", false)
+
+	// A held trigger is in the queue and the job's inQueue at once; a
+	// cancel takes it out of both at once.
+	held := r.Num("held.queue_id")
+	r.Expect("held.queue_ids", []any{held})
+	r.Expect("held.inQueue", true)
+	r.Expect("held.queueItem", held)
+	r.Expect("cancel.error", "EmptyResponseException")
+	r.Expect("cancelled.queue_ids", []any{})
+	r.Expect("cancelled.inQueue", false)
+	r.Expect("cancelled.queueItem", nil)
+	r.Expect("cancelled.builds", []any{})
+
+	// A trigger that runs at once: on one Jenkins too, an item past its
+	// quiet period may start at any moment, even while the job's JSON is
+	// written. Each read after the trigger shows it waiting or started as
+	// #1, never neither, and once a read showed it started the later ones
+	// do too (the queue item was read first, then the queue, then the job).
+	qid := r.Num("triggered.queue_id")
+	r.Expect("triggered.item_id", qid)
+	itemStarted := r.Get("triggered.item_class") == "hudson.model.Queue$LeftItem"
+	queueStarted := fmt.Sprint(r.Get("triggered.queue_ids")) == "[]"
+	jobStarted := r.Get("triggered.inQueue") != true
+	if itemStarted && !queueStarted || queueStarted && !jobStarted {
+		t.Errorf("trigger, then its queue item (started: %v), the queue (%v), the job (%v): a read went back in time\n%s",
+			itemStarted, queueStarted, jobStarted, r.Output())
+	}
+	if itemStarted {
+		r.Expect("triggered.item_number", 1)
+	}
+	if !queueStarted {
+		r.Expect("triggered.queue_ids", []any{qid})
+	}
+	builds, _ := r.Get("triggered.builds").([]any)
+	inJob := !jobStarted && r.Num("triggered.queueItem") == qid ||
+		slices.Contains(builds, any(float64(1))) || r.Num("triggered.lastBuild") == 1
+	if !inJob {
+		t.Errorf("trigger, then get_job_info: neither inQueue with item %d nor #1 among its builds\n%s", qid, r.Output())
+	}
+	r.Expect("started.number", 1)
+
+	r.Expect("stopped.building", false)
+	r.Expect("stopped.result", "ABORTED")
+
+	// delete_job: gone from the list, job_exists false, its JSON 404
+	// (delete_job itself raised if job_exists still saw it).
+	r.Expect("deleted.listed", false)
+	r.Expect("deleted.exists", false)
+	r.Expect("deleted.info_error", "job["+name+"] does not exist")
+
+	// As jenkinds recorded them: the held build never ran, the long one
+	// ran as #1 and was stopped.
+	if b := record(t, s, held); b.State != string(dispatch.StateCancelled) || b.Number != 0 || len(b.Attempts) != 0 {
+		t.Errorf("admin API: held build %d: state %s, number %d, %d attempts; want cancelled, never placed", held, b.State, b.Number, len(b.Attempts))
+	}
+	if b := record(t, s, qid); b.Job != name || b.Number != 1 || !b.terminal() {
+		t.Errorf("admin API: build %d: %s #%d in state %s, want %s #1 over", qid, b.Job, b.Number, b.State, name)
 	}
 }

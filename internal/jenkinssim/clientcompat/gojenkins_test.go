@@ -15,6 +15,7 @@ import (
 	"github.com/bndr/gojenkins"
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // TestGojenkins drives one simulator with github.com/bndr/gojenkins v1.1.0.
@@ -35,7 +36,7 @@ func TestGojenkins(t *testing.T) {
 	}
 	waitFinished := func(t *testing.T, b *gojenkins.Build) {
 		t.Helper()
-		eventually(t, func() bool { return !b.IsRunning(ctx) }, 10*time.Second) // the build has finished
+		testkit.Eventually(t, 10*time.Second, func() bool { return !b.IsRunning(ctx) }, testkit.Sayf("%s to finish", b.Base))
 	}
 	consoleLastLine := func(b *gojenkins.Build) string {
 		lines := strings.Split(strings.TrimSpace(b.GetConsoleOutput(ctx)), "\n")

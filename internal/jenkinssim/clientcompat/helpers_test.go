@@ -42,23 +42,6 @@ func startSim(t *testing.T) *jenkinssim.Controller {
 	return c
 }
 
-// eventually polls cond every 20 ms until it holds, failing the test (at
-// the caller's line) after timeout.
-func eventually(t *testing.T, cond func() bool, timeout time.Duration) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("condition not met within %v", timeout)
-		case <-tick.C:
-		}
-	}
-}
-
 func requireJenkinsJobs(t *testing.T) {
 	t.Helper()
 	pyjenkins.Require(t)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // jjbManaged is the mark jenkins-job-builder 3.11 appends to every
@@ -152,10 +153,10 @@ func TestJenkinsJobBuilder(t *testing.T) {
 		Building bool   `json:"building"`
 		Result   string `json:"result"`
 	}
-	eventually(t, func() bool { // jjb-freestyle #1 exists and has finished
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		status, body := simGet(t, c, "job/jjb-freestyle/1/api/json")
 		return status == 200 && json.Unmarshal([]byte(body), &build) == nil && !build.Building
-	}, 10*time.Second)
+	}, testkit.Sayf("jjb-freestyle #1 to exist and finish"))
 	if got, want := build.Result, "UNSTABLE"; got != want {
 		t.Errorf("jjb-freestyle #1 result: got %v, want %v", got, want)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
 	"github.com/jenkinds/jenkinds/internal/server"
+	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
 // AdminToken is the admin token of every test server.
@@ -49,6 +50,8 @@ type Options struct {
 	// 20ms).
 	Health   health.Config
 	Dispatch dispatch.Config
+	// FleetMaxStaleness is --fleet-max-staleness; 0: the server's default.
+	FleetMaxStaleness time.Duration
 	// Log receives the server's logs; nil discards them.
 	Log *slog.Logger
 }
@@ -69,9 +72,11 @@ type Server struct {
 }
 
 // Start starts the controllers and jenkinds, registers the controllers and
-// waits until each is healthy.
+// waits until each is healthy. When JENKINDS_TEST_HOG is set, CPU hogs run
+// until t ends (see testkit.HogFromEnv).
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
+	testkit.HogFromEnv(t)
 	dbURL := ""
 	if o.Engine != nil {
 		dbURL = o.Engine.URL(t)
@@ -98,6 +103,7 @@ func Start(t testing.TB, o Options) *Server {
 	s := &Server{t: t, log: log, cfg: server.Config{
 		Listen: "127.0.0.1:0", ProxyListen: "127.0.0.1:0", DataDir: t.TempDir(), Database: dbURL,
 		Health: h, Dispatch: d, SyncInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		FleetMaxStaleness: o.FleetMaxStaleness,
 	}}
 	if o.Controllers > 0 {
 		tmpl := o.Sim
@@ -259,20 +265,6 @@ func (s *Server) Jenkins(method, path string, body io.Reader, contentType string
 var noRedirect = &http.Client{
 	Timeout:       30 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// Eventually polls cond until it holds, failing after timeout.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }
 
 // String describes the server for failure messages.

@@ -151,7 +151,98 @@ def scenario_queue(server, out):
     out["cancel_unknown"] = attempt(server.cancel_queue, 987654)
 
 
-SCENARIOS = {"builds": scenario_builds, "queue": scenario_queue}
+def writes_config(description):
+    """The job scenario "writes" creates (writes_job.xml beside this
+    script), with the given description."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "writes_job.xml")) as f:
+        return f.read().replace("DESCRIPTION", description)
+
+
+def look(server, name):
+    """The reads that show a job's writes: the root's job list, job_exists,
+    get_job_info and the queue, as python-jenkins makes them."""
+    seen = {"listed": name in [j["name"] for j in server.get_jobs()],
+            "exists": bool(server.job_exists(name)),
+            "queue_ids": [i["id"] for i in server.get_queue_info() if i["task"]["name"] == name]}
+    try:
+        info = server.get_job_info(name)
+    except jenkins.JenkinsException as exc:
+        seen["info_error"] = str(exc)
+        return seen
+    seen.update({"description": info["description"], "inQueue": info["inQueue"],
+                 "queueItem": info["queueItem"] and info["queueItem"]["id"],
+                 "builds": [b["number"] for b in info["builds"]],
+                 "lastBuild": number_of(info.get("lastBuild"))})
+    return seen
+
+
+def scenario_writes(server, out):
+    """Read your writes: each write is followed at once, with no wait and
+    no retry, by the reads that show it on one Jenkins. The same reads are
+    made just before the write, so the front door holds them in memory
+    (younger than --fleet-max-staleness) when the write comes."""
+    name = "ryw-py-%d" % os.getpid()
+    out["job"] = name
+    out["whoami_id"] = server.get_whoami()["id"]
+
+    # create_job itself asks job_exists before (404) and after (200) the
+    # POST, and raises if the job is not there then.
+    out["before_create"] = look(server, name)
+    server.create_job(name, writes_config("v1"))
+    out["created"] = look(server, name)
+
+    server.reconfig_job(name, writes_config("v2"))
+    out["reconfigured"] = look(server, name)
+    config = server.get_job_config(name)
+    out["reconfigured"]["config_v2"] = "<description>v2</description>" in config
+    out["reconfigured"]["config_v1"] = "<description>v1</description>" in config
+
+    # A trigger held in the queue (delay): Jenkins adds the item to its
+    # queue before it answers 201 (Queue.schedule2), so the queue and the
+    # job's inQueue show it in the next read.
+    look(server, name)
+    held = server.build_job(name, {"VERSION": "held", "delay": "3600sec"})
+    out["held"] = look(server, name)
+    out["held"]["queue_id"] = held
+    # cancel_queue raises on the 204 without Content-Length (§4.4); the
+    # item is cancelled all the same, and gone from the next reads.
+    out["cancel"] = attempt(server.cancel_queue, held)
+    out["cancelled"] = look(server, name)
+
+    # A trigger that runs at once: on one Jenkins too, an item past its
+    # quiet period may start at any moment, even while the job's JSON is
+    # written, so each read after the trigger shows it either waiting (in
+    # the queue, the job inQueue) or started (#1 among the job's builds or
+    # its lastBuild) — never neither — and once a read showed it started,
+    # the later ones do too. Its queue item answers either way (a LeftItem
+    # is kept 5 minutes, §4.3); it is read first, then the queue, then the
+    # job.
+    queue_id = server.build_job(name, {"SIM_DURATION_MS": "60000", "VERSION": "long"})
+    item = server.get_queue_item(queue_id)
+    out["triggered"] = {"queue_id": queue_id, "item_id": item["id"], "item_class": item["_class"],
+                        "item_number": number_of(item.get("executable"))}
+    out["triggered"].update(look(server, name))
+    # Waiting for the build to start is Jenkins' own asynchrony.
+    number = wait_executable(server, queue_id)["executable"]["number"]
+    out["started"] = {"number": number}
+
+    # stop: Jenkins interrupts the executor and answers 302 at once; the
+    # build ends when its thread sees the interrupt, so even on one Jenkins
+    # a read right after the stop may still say building (§5.3). What it
+    # guarantees is that the build ends soon, ABORTED: wait for that, as a
+    # client of Jenkins must.
+    server.stop_build(name, number)
+    stopped = wait_build(server, name, number, building=False)
+    out["stopped"] = {"result": stopped["result"], "building": stopped["building"]}
+
+    # delete_job itself asks job_exists after the POST, and raises if the
+    # job is still there then.
+    look(server, name)
+    server.delete_job(name)
+    out["deleted"] = look(server, name)
+
+
+SCENARIOS = {"builds": scenario_builds, "queue": scenario_queue, "writes": scenario_writes}
 
 
 def main(argv):
