@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,9 +195,28 @@ func (c *Catalog) Refresh(ctx context.Context, id int64) (map[string]Job, error)
 	return v.(map[string]Job), nil
 }
 
+// find returns the job of inv called name, matched as Jenkins matches an
+// item's name in a URL: exactly, else ignoring case (Jenkins keeps items
+// in a map ordered by String.CASE_INSENSITIVE_ORDER, so /job/HELLO/ is the
+// job hello; docs/stapler-dispatch.md 1.5). It returns the name as the
+// controller spells it.
+func (inv *inventory) find(name string) (Job, string, bool) {
+	if m, ok := inv.jobs[name]; ok {
+		return m, name, true
+	}
+	for k, m := range inv.jobs {
+		if strings.EqualFold(k, name) {
+			return m, k, true
+		}
+	}
+	return Job{}, "", false
+}
+
 // Lookup tells what the inventories know of cluster/job. known is false
 // when some controller of the cluster has never been read, so a job found
-// nowhere may still exist.
+// nowhere may still exist. The job's name is matched as Jenkins matches it
+// (ignoring case, see find); info.Job is the name as the first controller
+// that has it spells it.
 func (c *Catalog) Lookup(cluster, job string) (info JobInfo, known bool) {
 	info = JobInfo{Cluster: cluster, Job: job}
 	known = true
@@ -206,11 +226,12 @@ func (c *Catalog) Lookup(cluster, job string) (info JobInfo, known bool) {
 			known = false
 			continue
 		}
-		m, ok := inv.jobs[job]
+		m, name, ok := inv.find(job)
 		if !ok {
 			continue
 		}
 		if len(info.Controllers) == 0 {
+			info.Job = name
 			info.Class = m.Class
 			info.Parameters = m.Params
 			info.ParamDefs = m.Defs

@@ -95,7 +95,7 @@ func (f *Front) authenticate(q *req, job string) bool {
 	info, err := q.jobInfo(job)
 	switch {
 	case err == nil:
-		ids = info.Controllers
+		ids, job = info.Controllers, info.Job
 	case !errors.Is(err, dispatch.ErrUnknownJob):
 		writeBuildError(q, err)
 		return false
@@ -109,7 +109,7 @@ func (f *Front) authenticate(q *req, job string) bool {
 func (f *Front) mayRead(q *req, job string) bool {
 	var ids []int64
 	if info, err := q.jobInfo(job); err == nil {
-		ids = info.Controllers
+		ids, job = info.Controllers, info.Job
 	}
 	cred := sha256.Sum256([]byte(q.r.Header.Get("Authorization")))
 	v, err := f.verdictOf(q, authKey{cred, q.cluster, job}, jenkins.JobPath(job)+"api/json?tree=name", ids)

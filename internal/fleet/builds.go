@@ -251,8 +251,40 @@ func (f *Front) proxyToBuild(q *req, b dispatch.Build, tail []string) {
 		jenkins.NotFound(q.w)
 		return
 	}
-	f.proxyTo(q, a.ControllerID, "/"+jenkins.JobPath(b.Job)+strconv.FormatInt(a.BackendNumber, 10)+"/", tail)
+	backend := "/" + jenkins.JobPath(b.Job) + strconv.FormatInt(a.BackendNumber, 10) + "/"
+	global := "/" + jenkins.JobPath(b.Job) + strconv.FormatInt(b.Number, 10) + "/"
+	if backend != global {
+		// The controller's redirects under the build (Stapler's directory
+		// redirect of artifact, testReport…) name its own number: they
+		// must lead to the same build in the front door's numbering.
+		q.w = &relocate{ResponseWriter: q.w, from: backend, to: global}
+	}
+	f.proxyTo(q, a.ControllerID, backend, tail)
 }
+
+// relocate rewrites a redirect's Location under the path from (a build in
+// a controller's numbering) to the same place under to.
+type relocate struct {
+	http.ResponseWriter
+	from, to string
+}
+
+func (w *relocate) WriteHeader(code int) {
+	if code >= 300 && code < 400 {
+		h := w.Header()
+		if u, err := url.Parse(h.Get("Location")); err == nil && strings.HasPrefix(u.EscapedPath(), w.from) {
+			if p, err := url.Parse(w.to + strings.TrimPrefix(u.EscapedPath(), w.from)); err == nil {
+				u.Path, u.RawPath = p.Path, p.RawPath
+				h.Set("Location", u.String())
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController (the proxy's flushes) reach the
+// writer below.
+func (w *relocate) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // proxyTo sends q to controller id only, at prefix (escaped, ending in
 // "/") followed by the segments tail, keeping a trailing slash.

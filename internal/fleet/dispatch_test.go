@@ -103,9 +103,14 @@ func TestStaplerDispatch(t *testing.T) {
 		{method: "GET", path: "/job/hello/1/api/python", status: 404, own: true},
 		{method: "GET", path: "/job/hello/api", status: 302, headers: map[string]string{"Location": "/job/hello/api/"}},
 
-		// Names are case-sensitive.
+		// Names are case-sensitive; job names are not (§1.5): /job/HELLO/
+		// is the job hello, its builds and its triggers.
 		{method: "GET", path: "/job/hello/api/JSON", status: 404},
 		{method: "GET", path: "/job/hello/API/json", status: 404},
+		{method: "GET", path: "/job/HELLO/api/json?tree=name", status: 200, body: []string{`"name":"hello"`}, own: true},
+		{method: "GET", path: "/job/Hello/1/api/json?tree=number,queueId", status: 200, body: []string{`"number":1`, `"queueId":` + f}, own: true},
+		{method: "POST", path: "/job/SLOW/buildWithParameters?N=t3&delay=600sec", status: 201, own: true},
+		{method: "GET", path: "/JOB/hello/api/json", status: 404},
 
 		// Empty segments, dot segments, percent-encoding.
 		{method: "GET", path: "/job/hello//1//api/json?depth=1", status: 200, body: []string{`"number":1`, `"queueId":` + f}, own: true},
@@ -164,7 +169,7 @@ func TestStaplerDispatch(t *testing.T) {
 	}
 
 	// The triggers with a tail made durable builds with their parameters.
-	for _, n := range []string{"t1", "t2"} {
+	for _, n := range []string{"t1", "t2", "t3"} {
 		found := false
 		waitingBuilds, err := s.Jenkinds().Dispatch.Waiting(t.Context(), "default", "slow", 0)
 		if err != nil {

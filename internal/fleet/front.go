@@ -164,7 +164,10 @@ type jobLookup struct {
 	err  error
 }
 
-// jobInfo asks the catalog about job once per request.
+// jobInfo asks the catalog about job once per request. Jenkins finds a
+// job whatever the case of its name in the URL (/job/HELLO/ is hello): when
+// job is the request's job, q.job becomes the name as the controllers
+// spell it, which is the name jenkinds' builds are recorded under.
 func (q *req) jobInfo(job string) (catalog.JobInfo, error) {
 	if l, ok := q.jobs[job]; ok {
 		return l.info, l.err
@@ -174,6 +177,12 @@ func (q *req) jobInfo(job string) (catalog.JobInfo, error) {
 		q.jobs = map[string]jobLookup{}
 	}
 	q.jobs[job] = jobLookup{info, err}
+	if err == nil && info.Job != job {
+		q.jobs[info.Job] = jobLookup{info, err}
+		if job == q.job {
+			q.job = info.Job
+		}
+	}
 	return info, err
 }
 

@@ -9,8 +9,9 @@
 //
 // # What a write does
 //
-// The front door authenticates the user, picks the cluster, and calls
-// Match and Serve (or ServeCreateItem, ServeConfigXML, ServeDelete). The
+// The front door authenticates the user, picks the cluster, routes the
+// path as Stapler does (package fleet) and calls ServeCreateItem,
+// ServeConfigXML or ServeDelete. The
 // request is first checked as Jenkins checks it, with Jenkins' answers
 // (../shared/research/jenkins-api.md §6.2): createItem needs POST (405),
 // a name (400 "Query parameter 'name' is required"), a good name (400

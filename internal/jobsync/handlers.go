@@ -7,87 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
-
-// RouteKind is a front-door request this package serves.
-type RouteKind int
-
-const (
-	// RouteCreateItem is POST [/job/F…]/createItem?name=N[&mode=copy&from=J].
-	RouteCreateItem RouteKind = iota + 1
-	// RouteConfigXML is GET, HEAD or POST /job/…/config.xml.
-	RouteConfigXML
-	// RouteDelete is POST /job/…/doDelete or DELETE /job/…/.
-	RouteDelete
-)
-
-// Route is a matched front-door request.
-type Route struct {
-	Kind RouteKind
-	// Job is the full name ("folder/job") of the job for RouteConfigXML and
-	// RouteDelete, and of the folder to create in for RouteCreateItem ("" for
-	// the root).
-	Job string
-}
-
-// Match tells whether r is one of the requests the front door must hand
-// to Serve instead of proxying: a job write (createItem, POST config.xml,
-// doDelete, DELETE) or a config.xml read. Paths are those of Jenkins,
-// names raw-URL-encoded segment by segment, empty segments ignored
-// (gojenkins adds a trailing slash to GETs).
-func Match(r *http.Request) (Route, bool) {
-	var segs []string
-	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
-		if s != "" {
-			segs = append(segs, s)
-		}
-	}
-	var names []string
-	i := 0
-	for ; i+1 < len(segs) && segs[i] == "job"; i += 2 {
-		name, err := url.PathUnescape(segs[i+1])
-		if err != nil || name == "" || strings.Contains(name, "/") {
-			return Route{}, false
-		}
-		names = append(names, name)
-	}
-	rest, full := segs[i:], strings.Join(names, "/")
-	switch {
-	case len(rest) == 1 && rest[0] == "createItem" && r.Method == http.MethodPost:
-		return Route{Kind: RouteCreateItem, Job: full}, true
-	case len(names) == 0:
-		return Route{}, false
-	case len(rest) == 1 && rest[0] == "config.xml" &&
-		(r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodPost):
-		return Route{Kind: RouteConfigXML, Job: full}, true
-	case len(rest) == 1 && rest[0] == "doDelete" && r.Method == http.MethodPost,
-		len(rest) == 0 && r.Method == http.MethodDelete:
-		return Route{Kind: RouteDelete, Job: full}, true
-	}
-	return Route{}, false
-}
-
-// Serve answers a request Match matched, for cluster. The caller has
-// authenticated the user (the controllers are written with their own API
-// tokens, so no crumb is needed or checked).
-func (s *Service) Serve(w http.ResponseWriter, r *http.Request, cluster string, rt Route) {
-	switch rt.Kind {
-	case RouteCreateItem:
-		s.ServeCreateItem(w, r, cluster, rt.Job)
-	case RouteConfigXML:
-		s.ServeConfigXML(w, r, cluster, rt.Job)
-	case RouteDelete:
-		s.ServeDelete(w, r, cluster, rt.Job)
-	default:
-		jenkins.NotFound(w)
-	}
-}
 
 // ServeCreateItem answers POST [/job/F…]/createItem?name=N as Jenkins
 // does (200 and an empty body; 302 to the new job with mode=copy), after

@@ -86,11 +86,9 @@ func setup(t *testing.T, e dbtest.Engine, n int, configure ...func(*jobsync.Conf
 	target, _ := url.Parse(en.sims[0].URL())
 	rp := httputil.NewSingleHostReverseProxy(target)
 	en.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt, ok := jobsync.Match(r); ok {
-			en.svc.Serve(w, r, cluster, rt)
-			return
+		if !en.serveJobWrite(w, r, cluster) {
+			rp.ServeHTTP(w, r)
 		}
-		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(en.front.Close)
 	return en
@@ -300,3 +298,43 @@ func engines(t *testing.T, f func(t *testing.T, e dbtest.Engine)) {
 }
 
 func sqlite(t *testing.T) dbtest.Engine { return dbtest.Engines(t)[0] }
+
+// serveJobWrite stands in for the front door's routing (package fleet
+// reads paths as Stapler does): it hands the Service the job writes
+// (createItem, POST config.xml, doDelete, DELETE) and config.xml reads,
+// and reports whether it did. Names are raw-URL-encoded segment by
+// segment, empty segments ignored (gojenkins adds a trailing slash to
+// GETs).
+func (en *env) serveJobWrite(w http.ResponseWriter, r *http.Request, cluster string) bool {
+	var segs []string
+	for _, s := range strings.Split(r.URL.EscapedPath(), "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	var names []string
+	i := 0
+	for ; i+1 < len(segs) && segs[i] == "job"; i += 2 {
+		name, err := url.PathUnescape(segs[i+1])
+		if err != nil || name == "" || strings.Contains(name, "/") {
+			return false
+		}
+		names = append(names, name)
+	}
+	rest, full := segs[i:], strings.Join(names, "/")
+	switch {
+	case len(rest) == 1 && rest[0] == "createItem" && r.Method == http.MethodPost:
+		en.svc.ServeCreateItem(w, r, cluster, full)
+	case len(names) == 0:
+		return false
+	case len(rest) == 1 && rest[0] == "config.xml" &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodPost):
+		en.svc.ServeConfigXML(w, r, cluster, full)
+	case len(rest) == 1 && rest[0] == "doDelete" && r.Method == http.MethodPost,
+		len(rest) == 0 && r.Method == http.MethodDelete:
+		en.svc.ServeDelete(w, r, cluster, full)
+	default:
+		return false
+	}
+	return true
+}

@@ -385,37 +385,6 @@ func TestValidation(t *testing.T) {
 	}
 }
 
-func TestMatch(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		method, path string
-		want         jobsync.Route
-		ok           bool
-	}{
-		{"POST", "/createItem?name=x", jobsync.Route{Kind: jobsync.RouteCreateItem}, true},
-		{"POST", "/job/a/job/b%20c/createItem?name=x", jobsync.Route{Kind: jobsync.RouteCreateItem, Job: "a/b c"}, true},
-		{"GET", "/createItem?name=x", jobsync.Route{}, false},
-		{"POST", "/job/a/config.xml", jobsync.Route{Kind: jobsync.RouteConfigXML, Job: "a"}, true},
-		{"GET", "/job/a/job/b/config.xml/", jobsync.Route{Kind: jobsync.RouteConfigXML, Job: "a/b"}, true},
-		{"HEAD", "/job/a/config.xml", jobsync.Route{Kind: jobsync.RouteConfigXML, Job: "a"}, true},
-		{"PUT", "/job/a/config.xml", jobsync.Route{}, false},
-		{"POST", "/job/a/doDelete", jobsync.Route{Kind: jobsync.RouteDelete, Job: "a"}, true},
-		{"DELETE", "/job/a/job/b/", jobsync.Route{Kind: jobsync.RouteDelete, Job: "a/b"}, true},
-		{"GET", "/job/a/doDelete", jobsync.Route{}, false},
-		{"DELETE", "/", jobsync.Route{}, false},
-		{"POST", "/job/a/build", jobsync.Route{}, false},
-		{"GET", "/job/a/api/json", jobsync.Route{}, false},
-		{"POST", "/config.xml", jobsync.Route{}, false},
-		{"POST", "/job/a%2Fb/config.xml", jobsync.Route{}, false},
-		{"POST", "/view/all/createItem?name=x", jobsync.Route{}, false},
-	} {
-		got, ok := jobsync.Match(mustRequest(t, tt.method, "http://front"+tt.path))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("%s %s: got %+v %v, want %+v %v", tt.method, tt.path, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func mustRequest(t *testing.T, method, url string) *http.Request {
 	t.Helper()
 	r, err := http.NewRequestWithContext(context.Background(), method, url, nil)
