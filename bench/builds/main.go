@@ -11,6 +11,9 @@
 //   - follow: the requests jenkinds makes to the controllers while it
 //     follows many long builds in flight, counted by the simulators
 //     (GET /__sim/state), per controller per second per 100 builds;
+//   - dbrestart (PostgreSQL only): triggers for a while, PostgreSQL
+//     restarted a third of the way in: failed triggers, and whether every
+//     accepted build finished and ran once;
 //   - backlog: in a world of its own (a few controllers with a known
 //     number of executors, registered with jenkinds' defaults), a backlog
 //     of short builds accepted first, then drained: the drain rate against
@@ -58,6 +61,7 @@ type config struct {
 	phases       []string
 	keep         bool
 	progress     time.Duration // between two progress lines of a long wait
+	dbRestart    string        // the command that restarts PostgreSQL (dbrestart phase)
 	backlog      backlogConfig
 }
 
@@ -118,7 +122,8 @@ Flags:
 	fs.DurationVar(&c.longBuild, "long-build", time.Hour, "duration of the follow phase's builds (they must outlast the phase)")
 	fs.DurationVar(&c.settle, "settle", 5*time.Second, "follow phase: wait this long after every build runs before measuring")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 5*time.Minute, "longest wait for the builds of a phase to end, or to run")
-	phases := fs.String("phases", "accept,complete,follow", "phases to run, comma-separated: accept, complete, follow, backlog")
+	phases := fs.String("phases", "accept,complete,follow", "phases to run, comma-separated: accept, complete, follow, dbrestart (PostgreSQL only), backlog")
+	fs.StringVar(&c.dbRestart, "db-restart", defaultDBRestart(), "dbrestart phase: the shell command that restarts PostgreSQL")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, SQLite database)")
 	fs.DurationVar(&c.progress, "progress", 5*time.Second, "time between two progress lines (on stderr) while a phase waits")
 	fs.IntVar(&c.backlog.builds, "backlog", 20000, "backlog phase: builds accepted first, then drained")
@@ -142,8 +147,8 @@ Flags:
 	}
 	c.phases = strings.Split(*phases, ",")
 	for _, p := range c.phases {
-		if !slices.Contains([]string{"accept", "complete", "follow", "backlog"}, p) {
-			return c, fmt.Errorf("-phases: %q is not one of accept, complete, follow, backlog", p)
+		if !slices.Contains([]string{"accept", "complete", "follow", "dbrestart", "backlog"}, p) {
+			return c, fmt.Errorf("-phases: %q is not one of accept, complete, follow, dbrestart, backlog", p)
 		}
 	}
 	switch {
@@ -156,6 +161,10 @@ Flags:
 	case slices.Contains(c.phases, "follow") && c.controllers*(c.agents+1)*c.executors < c.inflight:
 		return c, fmt.Errorf("-inflight %d does not fit on %d controllers × %d nodes × %d executors: raise -executors",
 			c.inflight, c.controllers, c.agents+1, c.executors)
+	case slices.Contains(c.phases, "dbrestart") && c.database == "":
+		return c, fmt.Errorf("-phases dbrestart restarts PostgreSQL: give -database postgres://…")
+	case slices.Contains(c.phases, "dbrestart") && c.dbRestart == "":
+		return c, fmt.Errorf("-phases dbrestart: no single cluster under /etc/postgresql; give -db-restart with the command that restarts PostgreSQL")
 	case c.database != "" && !strings.HasPrefix(c.database, "postgres://") && !strings.HasPrefix(c.database, "postgresql://"):
 		return c, fmt.Errorf("-database: want a postgres:// URL, or nothing for SQLite in a temporary directory")
 	}
@@ -224,6 +233,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			err = r.complete(ctx, w, l)
 		case "follow":
 			err = r.follow(ctx, w, l)
+		case "dbrestart":
+			err = r.dbRestart(ctx, w, l)
 		case "backlog":
 			err = r.backlog(ctx, w, l)
 		}

@@ -23,6 +23,11 @@ type report struct {
 	// leader's cores during the drain
 	backlogRate, backlogRatio, backlogLeader float64
 	hasBacklog                               bool
+	// dbrestart: failed triggers, accepted builds, builds the controllers
+	// started, accepted builds that did not finish
+	dbFailed, dbAccepted, dbUnfinished int
+	dbStarted                          int64
+	hasDBRestart                       bool
 }
 
 func (r *report) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
@@ -197,6 +202,10 @@ func (r *report) summary() {
 	}
 	if r.hasFollow {
 		r.printf("  follow req/ctl/s/100    %8.3f   target < %.0f      %s\n", r.perBuilds, targetFollow, met(r.perBuilds < targetFollow))
+	}
+	if r.hasDBRestart {
+		r.printf("  PostgreSQL restart: %d failed triggers (target 0: %s); %d accepted, %d started, %d not finished (target: %d, 0: %s)\n",
+			r.dbFailed, met(r.dbFailed == 0), r.dbAccepted, r.dbStarted, r.dbUnfinished, r.dbAccepted, met(r.dbRestartKept()))
 	}
 	if r.hasBacklog {
 		r.printf("  backlog drain/s         %8.1f   (%.2f of the executors' rate, aim ≥ %.1f: %s)\n", r.backlogRate, r.backlogRatio, aimDrainRatio, met(r.backlogRatio >= aimDrainRatio))

@@ -8,6 +8,7 @@
 #   DURATION=30s bash bench/builds/run.sh           # longer accept/follow phases
 #   PHASES=follow INFLIGHT=20000 EXECUTORS=2000 bash bench/builds/run.sh
 #   PHASES=backlog bash bench/builds/run.sh        # about 20 minutes at today's drain rate
+#   PHASES=dbrestart DATABASE=postgres://… bash bench/builds/run.sh   # restarts PostgreSQL!
 #
 # 1. accept: CONNS clients POST buildWithParameters (zero-duration builds,
 #    distinct parameters) for DURATION: builds accepted per second.
@@ -20,6 +21,10 @@
 #    BACKLOG_BUILD_MS accepted first, then drained by BACKLOG_CONTROLLERS
 #    controllers registered with jenkinds' defaults: the drain rate against
 #    the rate their executors allow, and the leader's CPU meanwhile.
+# 5. dbrestart (not run by default; PostgreSQL only, and it restarts the
+#    server with DB_RESTART): CONNS clients trigger builds for DURATION,
+#    PostgreSQL restarted a third of the way in: failed triggers (aim 0),
+#    and whether every accepted build finished and ran exactly once.
 # Each phase prints the CPU seconds of jenkinds, the simulators and the load
 # generator (and PostgreSQL's, when it runs here). Nothing is pinned: all
 # of them share the machine's cores, as they would on a 2-core box.
@@ -39,6 +44,7 @@ CONTROLLERS=${CONTROLLERS:-5}  # simulated controllers, one process each
 EXECUTORS=${EXECUTORS:-1100}   # per node, 2 nodes per controller: 10% over INFLIGHT
 DATABASE=${DATABASE:-}         # empty: SQLite in the temporary directory
 PHASES=${PHASES:-accept,complete,follow}
+DB_RESTART=${DB_RESTART:-}     # dbrestart phase: command restarting PostgreSQL (empty: pg_ctlcluster of /etc/postgresql's one cluster)
 SERVE_ARGS=${SERVE_ARGS:-}     # more `jenkinds serve` flags
 PROGRESS=${PROGRESS:-5s}       # between two progress lines of a long wait
 BACKLOG=${BACKLOG:-20000}                      # backlog phase: builds accepted, then drained
@@ -82,6 +88,7 @@ nice go build -o "$TMP/builds" ./bench/builds
 keep=()
 [[ ${KEEP_TMP:-} == 1 ]] && keep=(-keep)
 [[ -n $CPUPROFILE ]] && keep+=(-cpuprofile "$CPUPROFILE")
+[[ -n $DB_RESTART ]] && keep+=(-db-restart "$DB_RESTART")
 # In the background, so that a TERM to this script runs the trap at once
 # (bash defers traps while a foreground child runs).
 "$TMP/builds" -jenkinds "$TMP/jenkinds" -duration "$DURATION" -conns "$CONNS" -burst "$BURST" \

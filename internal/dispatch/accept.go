@@ -138,10 +138,25 @@ func (s *store) commitBatch(ctx context.Context, batch []*pendingInsert) (err er
 	}()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	_, err = retryTransient(ctx, s.db, func() (struct{}, error) { return struct{}{}, s.insertBatch(ctx, batch) })
+	return err
+}
+
+// retryTransient runs op, and again after each wait of insertRetryWaits
+// while it fails with a transient error (db.IsTransient: a database
+// restart), until it succeeds, fails otherwise, or ctx ends. Each such
+// error tells d that its idle connections may be dead (db.DB.Lost). The
+// reads a trigger makes before its insert ride a restart out as the
+// insert does.
+func retryTransient[T any](ctx context.Context, d *db.DB, op func() (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
-		err = s.insertBatch(ctx, batch)
-		if !db.IsTransient(err) || attempt == len(insertRetryWaits) || !pause(ctx, insertRetryWaits[attempt]) {
-			return err
+		v, err := op()
+		if !db.IsTransient(err) {
+			return v, err
+		}
+		d.Lost()
+		if attempt == len(insertRetryWaits) || !pause(ctx, insertRetryWaits[attempt]) {
+			return v, err
 		}
 	}
 }

@@ -15,8 +15,8 @@ import (
 // TestSubmitSurvivesKilledBackends terminates every PostgreSQL backend of
 // the Service's database handle, round after round, during a burst of
 // 200 concurrent Submits (the way a restart of the server looks to a
-// client): the group commit retries, so every Submit succeeds, and no
-// retry inserts a row twice. Only the backends of this test's handle are
+// client): the lookup of an identical waiting build and the group commit
+// retry, so every Submit succeeds, and no retry inserts a row twice. Only the backends of this test's handle are
 // killed (by application_name): other tests share the server and the
 // database.
 func TestSubmitSurvivesKilledBackends(t *testing.T) {
@@ -48,7 +48,7 @@ func TestSubmitSurvivesKilledBackends(t *testing.T) {
 		wg.Go(func() {
 			<-begin
 			b, err := e.svc.Submit(ctx, dispatch.Request{Job: "build", Params: []dispatch.Param{{Name: "SEQ", Value: strconv.Itoa(i)}},
-				Cause: dispatch.Cause{Kind: "api"}})
+				Cause: dispatch.Cause{Kind: "api"}, Coalesce: true}) // as the front door's triggers: a read, then the insert
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

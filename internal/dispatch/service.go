@@ -183,7 +183,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (Build, error) {
 		req.Params = []Param{}
 	}
 	if req.Coalesce {
-		b, err := s.st.waitingTwin(ctx, req.Cluster, req.Job, req.Params)
+		b, err := retryTransient(ctx, s.st.db, func() (Build, error) { return s.st.waitingTwin(ctx, req.Cluster, req.Job, req.Params) })
 		if err == nil {
 			b.Coalesced = true
 			return b, nil

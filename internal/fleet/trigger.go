@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/db"
 	"github.com/jenkinds/jenkinds/internal/dispatch"
 	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
@@ -193,7 +194,13 @@ func writeBuildError(q *req, err error) {
 		_, _ = q.w.Write([]byte("jenkinds: " + err.Error() + "\n"))
 	case q.r.Context().Err() != nil:
 		// the client went away
+	case db.IsTransient(err):
+		// The database was unreachable for longer than the retries: try
+		// again later, as for a controller that cannot answer.
+		q.front.log.Warn("database unavailable", "method", q.r.Method, "path", q.r.URL.Path, "err", err)
+		jenkins.ServiceUnavailable(q.w, "jenkinds: the database is unavailable: "+err.Error(), retryAfter)
 	default:
+		q.front.log.Error("internal error", "method", q.r.Method, "path", q.r.URL.Path, "err", err)
 		jenkins.ServerError(q.w, "jenkinds: "+err.Error())
 	}
 }
