@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -241,7 +242,7 @@ func TestDirectBuildsBeyondTheWindowAreAllRecorded(t *testing.T) {
 	e := setup(t, options{cfg: cfg, executors: 16})
 	ctx := context.Background()
 	// The follower knows the job, and its scan mark, before the direct builds.
-	first, err := e.svc.Submit(ctx, dispatch.Request{Job: "plain"})
+	first, err := e.svc.Submit(ctx, dispatch.Request{Job: "build", Params: []dispatch.Param{{Name: "SEQ", Value: "first"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +253,10 @@ func TestDirectBuildsBeyondTheWindowAreAllRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range direct {
-		if _, err := c.Trigger(ctx, "plain", nil, false); err != nil {
+	// Each with its own SEQ: Jenkins merges a trigger into an identical
+	// item still queued, which would make fewer builds than triggers.
+	for i := range direct {
+		if _, err := c.Trigger(ctx, "build", []jenkins.Param{{Name: "SEQ", Value: strconv.Itoa(i)}}, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -265,9 +268,9 @@ func TestDirectBuildsBeyondTheWindowAreAllRecorded(t *testing.T) {
 	e.stop = e.run(e.svc)
 	var list []dispatch.Build
 	testkit.Eventually(t, 30*time.Second, func() bool {
-		list, err = e.svc.List(ctx, dispatch.Filter{Job: "plain", Limit: 1000})
+		list, err = e.svc.List(ctx, dispatch.Filter{Job: "build", Limit: 1000})
 		return err == nil && len(list) == direct+1
-	}, func() string { return fmt.Sprintf("%d builds of plain recorded, want %d", len(list), direct+1) })
+	}, func() string { return fmt.Sprintf("%d builds of the job recorded, want %d", len(list), direct+1) })
 	numbers := map[int64]bool{}
 	for _, b := range list {
 		numbers[b.Number] = true

@@ -190,11 +190,23 @@ func TestLostQueueItemIsPlacedAgain(t *testing.T) {
 			t.Errorf("attempt %+v between the lost one and the last, want refused", a)
 		}
 	}
-	// Its running build went with the job: placed again too.
-	eventually(t, 10*time.Second, func() bool { return len(e.get(busy.ID).Attempts) == 2 },
-		func() string { return "the build of the deleted job was not placed again" })
-	if b := e.get(busy.ID); !strings.Contains(b.Attempts[0].Reason, "gone") {
+	// Its running build went with the job: placed again too, on controller
+	// 2 (after refusals on controller 1, as above).
+	var b dispatch.Build
+	eventually(t, 30*time.Second, func() bool {
+		b = e.get(busy.ID)
+		a, _ := b.Current()
+		return len(b.Attempts) >= 2 && a.ControllerID == 2
+	}, func() string {
+		return fmt.Sprintf("the build of the deleted job was not placed again on controller 2: %+v", b.Attempts)
+	})
+	if !strings.Contains(b.Attempts[0].Reason, "gone") {
 		t.Errorf("running build: first attempt ended %q, want it gone", b.Attempts[0].Reason)
+	}
+	for _, a := range b.Attempts[1 : len(b.Attempts)-1] {
+		if a.State != dispatch.AttemptRefused {
+			t.Errorf("running build: attempt %+v between the lost one and the last, want refused", a)
+		}
 	}
 }
 

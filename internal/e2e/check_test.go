@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
@@ -216,21 +217,31 @@ func chaosCheck(ctx context.Context, r *chaosRun, builds []*tracked) {
 			t.Errorf("#%d is missing: the numbers are not 1..%d", n, len(job.AllBuilds))
 		}
 	}
-	// The console is the counted attempt's.
+	// The console is the counted attempt's. Read a few at a time, as
+	// clients would: one by one, a loaded machine spends the check's
+	// whole budget on them.
+	var consoles sync.WaitGroup
+	sem := make(chan struct{}, 8)
 	for _, b := range builds {
-		path := "/job/build/" + strconv.FormatInt(b.number, 10) + "/consoleText"
-		res, body, err := r.c.do(ctx, http.MethodGet, path)
-		if err == nil && res.StatusCode != http.StatusOK {
-			err = fmt.Errorf("HTTP %d: %.200s", res.StatusCode, body)
-		}
-		if err != nil {
-			t.Errorf("GET %s: %v", path, err)
-			continue
-		}
-		if _, want := script(b.seq); !strings.HasSuffix(strings.TrimSpace(string(body)), "Finished: "+want) {
-			t.Errorf("seq %d: the console of #%d does not end Finished: %s:\n%s", b.seq, b.number, want, body)
-		}
+		sem <- struct{}{}
+		consoles.Go(func() {
+			defer func() { <-sem }()
+			path := "/job/build/" + strconv.FormatInt(b.number, 10) + "/consoleText"
+			t0 := time.Now()
+			res, body, err := r.c.do(ctx, http.MethodGet, path)
+			if err == nil && res.StatusCode != http.StatusOK {
+				err = fmt.Errorf("HTTP %d: %.200s", res.StatusCode, body)
+			}
+			if err != nil {
+				t.Errorf("GET %s: %v (after %s)", path, err, time.Since(t0).Round(time.Millisecond))
+				return
+			}
+			if _, want := script(b.seq); !strings.HasSuffix(strings.TrimSpace(string(body)), "Finished: "+want) {
+				t.Errorf("seq %d: the console of #%d does not end Finished: %s:\n%s", b.seq, b.number, want, body)
+			}
+		})
 	}
+	consoles.Wait()
 
 	// 4. The controllers.
 	ran := 0
