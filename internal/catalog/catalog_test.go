@@ -249,6 +249,11 @@ func TestJobs(t *testing.T) {
 	if err != nil || len(info.Controllers) != 1 || info.Controllers[0] != 2 || !info.Parameterized || info.ParamDefs[0].Default != "x" {
 		t.Fatalf("only-here: %+v %v", info, err)
 	}
+	// Jenkins finds a job whatever the case of its name in the URL; the
+	// catalog answers with the controllers' spelling.
+	if info, err := cat.Job(ctx, "prod", "Only-HERE"); err != nil || info.Job != "only-here" || len(info.Controllers) != 1 {
+		t.Errorf("Only-HERE: %+v %v, want the job only-here", info, err)
+	}
 	if _, err := cat.Job(ctx, "prod", "nope"); !errors.Is(err, catalog.ErrUnknownJob) {
 		t.Errorf("an unknown job: %v", err)
 	}

@@ -215,11 +215,17 @@ func (inv *inventory) find(name string) (Job, string, bool) {
 // Lookup tells what the inventories know of cluster/job. known is false
 // when some controller of the cluster has never been read, so a job found
 // nowhere may still exist. The job's name is matched as Jenkins matches it
-// (ignoring case, see find); info.Job is the name as the first controller
-// that has it spells it.
+// (ignoring case, see find); info.Job is job when some controller spells
+// it so, else the name as the first controller that has it spells it.
 func (c *Catalog) Lookup(cluster, job string) (info JobInfo, known bool) {
 	info = JobInfo{Cluster: cluster, Job: job}
 	known = true
+	exact := false
+	defer func() {
+		if exact {
+			info.Job = job
+		}
+	}()
 	for _, r := range c.pool.Cluster(cluster) {
 		inv := c.jobs.get(r.ID())
 		if inv == nil {
@@ -230,6 +236,7 @@ func (c *Catalog) Lookup(cluster, job string) (info JobInfo, known bool) {
 		if !ok {
 			continue
 		}
+		exact = exact || name == job
 		if len(info.Controllers) == 0 {
 			info.Job = name
 			info.Class = m.Class
