@@ -19,12 +19,16 @@
 //   - python-jenkins 1.4.0 (Debian's python3-jenkins, run with
 //     /usr/bin/python3, whose urllib3 1.26 it works with), driven by
 //     testdata/pyjenkins_fleet.py;
-//   - the Go module github.com/bndr/gojenkins v1.1.0.
+//   - the Go module github.com/bndr/gojenkins v1.1.0;
+//   - jenkins-job-builder 3.11 (Debian's jenkins-job-builder), which
+//     creates, reconfigures and deletes jobs and folders through the front
+//     door with the simulator's own YAML files (jjb_test.go).
 //
 // Where a client tripped over the front door, frontdoor_test.go shows the
 // same with the fewest plain HTTP requests, beside what one of the
 // controllers answers to them.
 //
-// Without `apt-get install python3-jenkins` the python-jenkins tests are
-// skipped, or fail when the environment variable CI is set.
+// Without `apt-get install python3-jenkins jenkins-job-builder` the
+// python-jenkins and jenkins-job-builder tests are skipped, or fail when
+// the environment variable CI is set.
 package clientcompat

@@ -5,18 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
-	"github.com/jenkinds/jenkinds/internal/jenkinssim/pyjenkins"
 )
 
 const (
-	// jenkinsJobs is Debian's jenkins-job-builder 3.11 entry point.
-	jenkinsJobs = "/usr/bin/jenkins-jobs"
 	// clientTimeout bounds one run of an external client.
 	clientTimeout = 40 * time.Second
 )
@@ -40,14 +36,6 @@ func startSim(t *testing.T) *jenkinssim.Controller {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func requireJenkinsJobs(t *testing.T) {
-	t.Helper()
-	pyjenkins.Require(t)
-	if _, err := os.Stat(jenkinsJobs); err != nil {
-		pyjenkins.Missing(t, jenkinsJobs+" is missing")
-	}
 }
 
 // simDo sends an API-token request (crumb-exempt, §2.2) for path,

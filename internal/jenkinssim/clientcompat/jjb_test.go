@@ -1,12 +1,9 @@
 package clientcompat
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,38 +11,17 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/jenkinssim"
+	"github.com/jenkinds/jenkinds/internal/jenkinssim/pyjenkins"
 	"github.com/jenkinds/jenkinds/internal/testkit"
 )
 
-// jjbManaged is the mark jenkins-job-builder 3.11 appends to every
-// description (right after the text: its "\n\n" separator is stripped) and
-// looks for before --delete-old deletes a job (§10.2).
-const jjbManaged = "<!-- Managed by Jenkins Job Builder -->"
-
-// runJJB runs `jenkins-jobs --conf INI update [args] YAML` and returns its
-// combined output; the cache lives in its own XDG_CACHE_HOME.
+// runJJB runs jenkins-jobs update against the simulator (pyjenkins.RunJJB).
 func runJJB(t *testing.T, conf, cacheHome, yamlFile string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	argv := append([]string{"--conf", conf, "update"}, args...)
-	argv = append(argv, yamlFile)
-	cmd := exec.CommandContext(ctx, jenkinsJobs, argv...)
-	cmd.Env = append(cmd.Environ(), "XDG_CACHE_HOME="+cacheHome, "HOME="+cacheHome, "PYTHONDONTWRITEBYTECODE=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("jenkins-jobs %s did not finish within %v\n%s", strings.Join(argv, " "), clientTimeout, out.String())
-	}
-	if err != nil {
-		t.Fatalf("jenkins-jobs %s: %v\n%s", strings.Join(argv, " "), err, out.String())
-	}
-	if testing.Verbose() {
-		t.Logf("jenkins-jobs %s:\n%s", strings.Join(argv, " "), out.String())
-	}
-	return out.String()
+	return pyjenkins.RunJJB(t, clientTimeout, conf, cacheHome, yamlFile, args...)
 }
+
+const jjbManaged = pyjenkins.JJBManaged
 
 // jobDescription returns the description of the job at jobPath ("job/a/").
 func jobDescription(t *testing.T, c *jenkinssim.Controller, jobPath string) string {
@@ -73,7 +49,7 @@ func expectStatus(t *testing.T, c *jenkinssim.Controller, path string, want int)
 
 func TestJenkinsJobBuilder(t *testing.T) {
 	t.Parallel()
-	requireJenkinsJobs(t)
+	pyjenkins.RequireJJB(t)
 	c := startSim(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "jenkins_jobs.ini")

@@ -152,3 +152,49 @@ func (r *Result) Num(path string) int64 {
 
 // Output is the script's stdout and stderr, for failure messages.
 func (r *Result) Output() string { return r.output }
+
+const (
+	// JenkinsJobs is Debian's jenkins-job-builder 3.11 entry point.
+	JenkinsJobs = "/usr/bin/jenkins-jobs"
+	// JJBManaged is the mark jenkins-job-builder 3.11 appends to every
+	// description (right after the text: its "\n\n" separator is
+	// stripped) and looks for before --delete-old deletes a job
+	// (jenkins-api.md §10.2).
+	JJBManaged = "<!-- Managed by Jenkins Job Builder -->"
+)
+
+// RequireJJB makes sure python-jenkins and jenkins-job-builder are
+// installed (see Missing).
+func RequireJJB(t testing.TB) {
+	t.Helper()
+	Require(t)
+	if _, err := os.Stat(JenkinsJobs); err != nil {
+		Missing(t, JenkinsJobs+" is missing")
+	}
+}
+
+// RunJJB runs `jenkins-jobs --conf conf update [args] yamlFile` within
+// timeout, with its cache in cacheHome, and returns its combined output;
+// it fails t when jenkins-jobs fails.
+func RunJJB(t testing.TB, timeout time.Duration, conf, cacheHome, yamlFile string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	argv := append([]string{"--conf", conf, "update"}, args...)
+	argv = append(argv, yamlFile)
+	cmd := exec.CommandContext(ctx, JenkinsJobs, argv...)
+	cmd.Env = append(cmd.Environ(), "XDG_CACHE_HOME="+cacheHome, "HOME="+cacheHome, "PYTHONDONTWRITEBYTECODE=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("jenkins-jobs %s did not finish within %v\n%s", strings.Join(argv, " "), timeout, out.String())
+	}
+	if err != nil {
+		t.Fatalf("jenkins-jobs %s: %v\n%s", strings.Join(argv, " "), err, out.String())
+	}
+	if testing.Verbose() {
+		t.Logf("jenkins-jobs %s:\n%s", strings.Join(argv, " "), out.String())
+	}
+	return out.String()
+}
