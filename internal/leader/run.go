@@ -63,13 +63,14 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context, t Term) 
 func (l *Lease) lead(ctx context.Context, term Term, work func(context.Context, Term) error) (bool, error) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	done := make(chan error, 1)
-	go func() { done <- work(wctx, term) }()
 	// The watchdog stops the work at the deadline even when the renewal
-	// that would move the deadline is stuck.
+	// that would move the deadline is stuck. It is armed before the work
+	// starts, so that no instant of the work goes unwatched.
 	expired := func() { cancel(fmt.Errorf("%w: its deadline passed before a renewal", ErrLost)) }
 	stopWatchdog := l.clk.AfterFunc(l.untilDeadline(), expired)
 	defer func() { stopWatchdog() }()
+	done := make(chan error, 1)
+	go func() { done <- work(wctx, term) }()
 
 	for {
 		tick, stopTick := l.after(l.renew)
