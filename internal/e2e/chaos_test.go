@@ -241,9 +241,12 @@ func chaos(t *testing.T, engine dbtest.Engine, restartJenkinds bool) {
 
 // busy waits a while for sim to run builds, so that the fault about to
 // hit it lands among them. It may not: the run's builds may be over, or
-// placed elsewhere; the fault is injected anyway.
+// placed elsewhere; the fault is injected anyway. The wait is long: on a
+// machine saturated by other processes (bench/underload.sh -hog 2) the
+// builds of a wave may take seconds to reach a controller, and with every
+// fault missing, the run would test nothing (chaosCheck says so).
 func (r *chaosRun) busy(sim *jenkinssim.Controller) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for sim.State().Running == 0 {
 		if time.Now().After(deadline) {
 			r.event("%s runs no build; faulting it anyway", sim.Name())
