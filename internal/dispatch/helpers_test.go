@@ -246,9 +246,13 @@ func (e *env) waitState(id int64, s dispatch.State, within time.Duration) dispat
 }
 
 // eventually polls cond every few milliseconds until it holds, failing the
-// test with what() when within passes first.
+// test with what() when within passes first. within is at least
+// minWait: a deadline here only keeps a broken test from hanging, and a
+// condition that takes a second alone may take many with the whole suite
+// running beside it under -race on two cores.
 func eventually(t testing.TB, within time.Duration, cond func() bool, what func() string) {
 	t.Helper()
+	within = max(within, minWait)
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -259,6 +263,9 @@ func eventually(t testing.TB, within time.Duration, cond func() bool, what func(
 		<-tick.C
 	}
 }
+
+// minWait is the shortest deadline eventually gives a condition.
+const minWait = 45 * time.Second
 
 // deadAddr is an address nothing listens on: dials are refused.
 func deadAddr(t testing.TB) string {
