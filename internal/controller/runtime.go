@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -473,19 +472,6 @@ func (o observed) RoundTrip(req *http.Request) (*http.Response, error) {
 		end(nil, err)
 		return nil, err
 	}
-	resp.Body = &endBody{ReadCloser: resp.Body, end: func() { end(resp, nil) }}
+	resp.Body = jenkins.OnClose(resp.Body, func() { end(resp, nil) })
 	return resp, nil
-}
-
-// endBody calls end once, when the body is closed.
-type endBody struct {
-	io.ReadCloser
-	once sync.Once
-	end  func()
-}
-
-func (b *endBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.end)
-	return err
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -231,19 +230,6 @@ func (f *Front) fetch(ctx context.Context, rt *controller.Runtime, method, path,
 		cancel()
 		return nil, err
 	}
-	res.Body = &releasingBody{ReadCloser: res.Body, release: func() { stop(); cancel() }}
+	res.Body = jenkins.OnClose(res.Body, func() { stop(); cancel() })
 	return res, nil
-}
-
-// releasingBody ends a request's context when its body is closed.
-type releasingBody struct {
-	io.ReadCloser
-	once    sync.Once
-	release func()
-}
-
-func (b *releasingBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
-	return err
 }

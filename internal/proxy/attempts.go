@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/controller"
@@ -127,20 +126,8 @@ func (p *Proxy) send(req *http.Request, rt *controller.Runtime, cluster string) 
 		release() // a WebSocket holds no executor: do not count it as load
 		return resp, nil
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
+	resp.Body = jenkins.OnClose(resp.Body, release)
 	return resp, nil
-}
-
-type releaseBody struct {
-	io.ReadCloser
-	once    sync.Once
-	release func()
-}
-
-func (b *releaseBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
-	return err
 }
 
 // hedged sends a short idempotent request to rt and, if no answer came
