@@ -89,6 +89,14 @@ func TestPlacementHonoursDrainHealthQuietDownLoadAndInventory(t *testing.T) {
 func TestPlacementSpreadsByLoad(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{controllers: 3, noRun: true})
+	// Every controller's jobs known first: on a busy machine a first read
+	// of one inventory may time out, and the builds would then be spread
+	// over the other two only.
+	var info dispatch.JobInfo
+	eventually(t, 10*time.Second, func() bool {
+		info, _ = e.svc.Job(context.Background(), "default", "build")
+		return len(info.Controllers) == 3
+	}, func() string { return fmt.Sprintf("the job known on 3 controllers: %+v", info) })
 	// Long builds, so that each placed one is load on its controller.
 	var ids []int64
 	for i := range 9 {
