@@ -89,14 +89,9 @@ func TestPlacementHonoursDrainHealthQuietDownLoadAndInventory(t *testing.T) {
 func TestPlacementSpreadsByLoad(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{controllers: 3, noRun: true})
-	// Every controller's jobs known first: on a busy machine a first read
-	// of one inventory may time out, and the builds would then be spread
-	// over the other two only.
-	var info dispatch.JobInfo
-	eventually(t, 10*time.Second, func() bool {
-		info, _ = e.svc.Job(context.Background(), "default", "build")
-		return len(info.Controllers) == 3
-	}, func() string { return fmt.Sprintf("the job known on 3 controllers: %+v", info) })
+	// The builds wait for the term to start: it reads every controller's
+	// jobs before it places any (placed while only some had answered,
+	// they would all go to those).
 	// Long builds, so that each placed one is load on its controller.
 	var ids []int64
 	for i := range 9 {
@@ -104,13 +99,25 @@ func TestPlacementSpreadsByLoad(t *testing.T) {
 	}
 	e.run(e.svc)
 	per := map[int64]int{}
+	var tries []string
 	for _, id := range ids {
 		b := e.waitState(id, dispatch.StateRunning, 10*time.Second)
 		per[b.Attempts[0].ControllerID]++
+		for _, a := range b.Attempts {
+			tries = append(tries, fmt.Sprintf("build %d attempt %d on %d: %s %s", b.ID, a.Attempt, a.ControllerID, a.State, a.Reason))
+		}
 	}
 	for c := int64(1); c <= 3; c++ {
 		if per[c] != 3 {
 			t.Errorf("controller %d got %d builds, want 3 each: %v", c, per[c], per)
+		}
+	}
+	if t.Failed() {
+		for _, s := range tries {
+			t.Log(s)
+		}
+		for _, r := range e.pool.All() {
+			t.Logf("controller %d: %+v", r.ID(), r.Facts())
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/catalog"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/db"
@@ -393,12 +394,40 @@ func (s *Service) Run(ctx context.Context, fence Fence) error {
 		fence = NoFence{}
 	}
 	s.cat.Forget()
+	s.readInventories(ctx)
 	p, f := newPlacer(s.core, fence), newFollower(s.core, fence)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.run(ctx) })
 	wg.Go(func() { f.run(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// readInventories reads the job inventory of every controller not known
+// unhealthy, all at once, before a term places anything: placed while
+// only some had answered, the first builds would all go to those. It
+// waits at most min(RequestTimeout, 2s); reads still under way then go
+// on, and the follower uses them when they land.
+func (s *Service) readInventories(ctx context.Context) {
+	start := s.now()
+	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.RequestTimeout, 2*time.Second))
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, r := range s.pool.All() {
+		if r.Health() == balance.Unhealthy || !r.Instance().IsActive {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); _, _ = s.cat.Refresh(ctx, r.ID()) }()
+		wg.Go(func() {
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+		})
+	}
+	wg.Wait()
+	s.log.Debug("read job inventories for the term", "took", s.now().Sub(start))
 }
 
 // Close releases prepared statements. Call it after Run returned.
