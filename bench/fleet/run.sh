@@ -18,6 +18,9 @@
 # Faults: open-loop RATE authenticated reads/s (the four in turn) through
 # jenkinds (and nginx, for reference); at FAULT_AT one simulator is frozen
 # with SIGSTOP for FAULT_FOR, then SIGCONT; then the same with SIGKILL.
+# Each fault runs once more through jenkinds with every build's console
+# poll (logText/progressiveText) instead of the four reads: a build's
+# console is only on the controller that ran it.
 #
 # Before measuring, it checks the harness: what wrk sends ("[" and "]"
 # raw), that jenkinds' answers hold the same jobs, builds, nodes and queue
@@ -53,6 +56,7 @@ SIM_USER=admin
 SIM_TOKEN=11benchfleet0a1b2c3d4e5f6a7b8c9d0e1f
 API_USER=$SIM_USER:$SIM_TOKEN
 AUTH_HEADER="Authorization: Basic $(printf '%s' "$API_USER" | base64 -w0)"
+CONSOLE_READS=() # every build of hello's progressiveText, once seeded (the console faults)
 READS=(
   '/api/json?tree=jobs[name,color]'
   '/job/hello/api/json?tree=builds[number,result]'
@@ -390,11 +394,14 @@ throughput() {
 ms() { awk -v d="$1" 'BEGIN { if (d ~ /ms$/) print d + 0; else print (d + 0) * 1000 }'; }
 AIM_SLOWEST=$(($(ms "$HEDGE_AFTER") + 200))ms
 
-# fault PROXY KIND: open-loop load of the four reads through PROXY over
-# three healthy controllers; at FAULT_AT c2 is stopped (SIGSTOP, SIGCONT
-# FAULT_FOR later) or killed (SIGKILL).
+# fault PROXY KIND [console]: open-loop load of the four reads through
+# PROXY over three healthy controllers — or, with "console", of every build
+# of hello's logText/progressiveText (the builds of all three controllers,
+# c2's among them; jenkinds only: nginx cannot know which controller ran
+# a build); at FAULT_AT c2 is stopped (SIGSTOP, SIGCONT FAULT_FOR later)
+# or killed (SIGKILL).
 fault() {
-  local name=$1 kind=$2 base spec args=() r
+  local name=$1 kind=$2 set=${3:-} base spec args=() r label=$1
   ensure_sims
   wait_healthy
   case $name in
@@ -405,11 +412,16 @@ fault() {
   stop) spec=(-fault "stop:${SPID[2]}" -fault-for "$FAULT_FOR") ;;
   kill) spec=(-fault "kill:${SPID[2]}") ;;
   esac
-  for r in "${READS[@]}"; do args+=(-url "$base$r"); done
+  if [[ $set == console ]]; then
+    for r in "${CONSOLE_READS[@]}"; do args+=(-url "$base$r"); done
+    label=$name-console
+  else
+    for r in "${READS[@]}"; do args+=(-url "$base$r"); done
+  fi
   JENKINDS_ADMIN_TOKEN=$ADMIN_TOKEN taskset -c "$CLIENT_CPU" "$BIN/loadgen" -v -u "$API_USER" \
     -rate "$RATE" -duration "$FAULT_DURATION" -timeout "$FAULT_TIMEOUT" -fault-at "$FAULT_AT" "${spec[@]}" \
-    -faulty c2 -aim-slowest "$AIM_SLOWEST" -label "$name" "${args[@]}" 2>>"$TMP/loadgen-$name-$kind.log" ||
-    printf '%-10s %-5s loadgen failed (see %s)\n' "$name" "$kind" "$TMP/loadgen-$name-$kind.log"
+    -faulty c2 -aim-slowest "$AIM_SLOWEST" -label "$label" "${args[@]}" 2>>"$TMP/loadgen-$label-$kind.log" ||
+    printf '%-10s %-5s loadgen failed (see %s)\n' "$label" "$kind" "$TMP/loadgen-$label-$kind.log"
 }
 
 faults() {
@@ -421,6 +433,14 @@ faults() {
   "$BIN/loadgen" -header
   start_nginx
   start_jenkinds
+  # The consoles first: a simulator killed and started again has lost its
+  # builds, so c2's consoles exist only until the first kill.
+  if [[ " $FAULT_PROXIES " == *" jenkinds "* && ${#CONSOLE_READS[@]} -gt 0 ]]; then
+    for kind in stop kill; do
+      log "fault: jenkinds $kind, build consoles…"
+      fault jenkinds "$kind" console
+    done
+  fi
   for kind in stop kill; do
     for name in $FAULT_PROXIES; do
       log "fault: $name $kind…"
@@ -445,6 +465,9 @@ main() {
   start_jenkinds
   log "seeding builds…"
   seed
+  local n k
+  n=$(hello_builds "$FRONT" | cut -d' ' -f1)
+  for ((k = 1; k <= n; k++)); do CONSOLE_READS+=("/job/hello/$k/logText/progressiveText?start=0"); done
   echo
   echo "== harness check"
   for i in "${!READS[@]}"; do

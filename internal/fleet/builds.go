@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -186,8 +187,20 @@ func mapStrings(x any, fn func(string) string) any {
 
 // serveConsole answers consoleText: the console of the counted attempt so
 // far.
+//
+// The console is only on the controller that ran the build: when that
+// controller answers nothing by the hedge deadline (see Watcher), the
+// answer is 503 with Retry-After and X-Jenkinds-Partial at once, not a
+// wait for the request timeout.
 func (f *Front) serveConsole(q *req, b dispatch.Build) {
-	text, _, _, err := f.builds.Log(q.r.Context(), b.ID, 0)
+	ctx, silent := f.onlyOn(q.r.Context(), b)
+	text, _, _, err := f.builds.Log(ctx, b.ID, 0)
+	if who := silent(); who != "" {
+		q.w.Header().Set("X-Jenkinds-Partial", who)
+		jenkins.ServiceUnavailable(q.w, fmt.Sprintf("the console of %s #%d is on controller %s, which answered nothing within %s: ask again later",
+			b.Job, b.Number, strings.TrimSuffix(who, " did not answer"), f.cat.Config().HedgeAfter), retryAfter)
+		return
+	}
 	if err != nil {
 		writeBuildError(q, err)
 		return
@@ -201,18 +214,35 @@ func (f *Front) serveConsole(q *req, b dispatch.Build) {
 
 // serveProgressive answers logText/progressiveText?start=N with
 // X-Text-Size and, while the build is not over, X-More-Data: true.
+//
+// When the controller that ran the build answers nothing by the hedge
+// deadline (see Watcher), or cannot be reached (down, restarting), the
+// answer is no new text, X-Text-Size: N and
+// X-More-Data: true, with X-Jenkinds-Partial: a poller asks again, as
+// it would have for a build that printed nothing meanwhile.
 func (f *Front) serveProgressive(q *req, b dispatch.Build, asHTML bool) {
 	if err := q.r.ParseForm(); err != nil {
 		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
 	start, _ := strconv.ParseInt(q.r.Form.Get("start"), 10, 64)
-	text, size, more, err := f.builds.Log(q.r.Context(), b.ID, max(start, 0))
+	start = max(start, 0)
+	ctx, silent := f.onlyOn(q.r.Context(), b)
+	text, size, more, err := f.builds.Log(ctx, b.ID, start)
+	h := q.w.Header()
+	who := silent()
+	var be *dispatch.BackendError
+	if who == "" && errors.As(err, &be) && be.Unavailable() && q.r.Context().Err() == nil {
+		who = f.controllerName(be.ControllerID) + " did not answer" // down, restarting, or cut off
+	}
+	if who != "" {
+		h.Set("X-Jenkinds-Partial", who)
+		text, size, more, err = nil, start, true, nil
+	}
 	if err != nil {
 		writeBuildError(q, err)
 		return
 	}
-	h := q.w.Header()
 	h["Content-Type"] = textType
 	if asHTML {
 		h.Set("Content-Type", "text/html;charset=utf-8")
@@ -286,8 +316,60 @@ func (w *relocate) WriteHeader(code int) {
 // writer below.
 func (w *relocate) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// onlyOn returns the context for a request that only the controller of
+// b's counted attempt can answer, watched by the Watcher; silent, called
+// once the request is over, names that controller ("<name> did not
+// answer") when the watcher gave up on it while the client still waited,
+// else "".
+func (f *Front) onlyOn(ctx context.Context, b dispatch.Build) (context.Context, func() string) {
+	a, ok := counted(b)
+	if !ok {
+		return ctx, func() string { return "" }
+	}
+	return f.watched(ctx, a.ControllerID)
+}
+
+// watched is onlyOn for controller id.
+func (f *Front) watched(ctx context.Context, id int64) (context.Context, func() string) {
+	rt := f.pool.Get(id)
+	if f.watch == nil || rt == nil {
+		return ctx, func() string { return "" }
+	}
+	wctx, stop := f.watch.Watch(ctx, rt, f.cat.Config().HedgeAfter)
+	return wctx, func() string {
+		defer stop()
+		if wctx.Err() != nil && ctx.Err() == nil { // only the watcher cancels it before stop
+			return rt.Name() + " did not answer"
+		}
+		return ""
+	}
+}
+
+// headerWritten tells whether a response was started.
+type headerWritten struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *headerWritten) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *headerWritten) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController (the proxy's flushes) reach the
+// writer below.
+func (w *headerWritten) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // proxyTo sends q to controller id only, at prefix (escaped, ending in
-// "/") followed by the segments tail, keeping a trailing slash.
+// "/") followed by the segments tail, keeping a trailing slash. No other
+// controller can answer it: when id answers nothing by the hedge
+// deadline (see Watcher), the answer is 503 with Retry-After and
+// X-Jenkinds-Partial at once.
 func (f *Front) proxyTo(q *req, id int64, prefix string, tail []string) {
 	var p strings.Builder
 	p.WriteString(prefix)
@@ -305,7 +387,14 @@ func (f *Front) proxyTo(q *req, id int64, prefix string, tail []string) {
 		jenkins.NotFound(q.w)
 		return
 	}
-	r2 := q.r.Clone(q.r.Context())
+	ctx, silent := f.watched(q.r.Context(), id)
+	r2 := q.r.Clone(ctx)
 	r2.URL.Path, r2.URL.RawPath = u.Path, u.RawPath
-	f.next.ServeHTTP(q.w, f.pin(r2, id))
+	w := &headerWritten{ResponseWriter: q.w}
+	f.next.ServeHTTP(w, f.pin(r2, id))
+	if who := silent(); who != "" && !w.wrote {
+		q.w.Header().Set("X-Jenkinds-Partial", who)
+		jenkins.ServiceUnavailable(q.w, fmt.Sprintf("%s is only on controller %s, which answered nothing within %s: ask again later",
+			q.r.URL.Path, strings.TrimSuffix(who, " did not answer"), f.cat.Config().HedgeAfter), retryAfter)
+	}
 }

@@ -44,6 +44,14 @@ type JobWriter interface {
 	ServeDelete(w http.ResponseWriter, r *http.Request, cluster, job string)
 }
 
+// Watcher watches a request that only one controller can answer (a
+// build's console, its artifacts): the context it returns is cancelled,
+// with a *health.SilentError cause, once that controller looks frozen.
+// *health.Monitor is one.
+type Watcher interface {
+	Watch(ctx context.Context, r *controller.Runtime, deadline time.Duration) (context.Context, context.CancelFunc)
+}
+
 // Config tunes the front door's Jenkins API.
 type Config struct {
 	// AuthTTL is how long a caller's authentication (and read permission
@@ -88,8 +96,12 @@ type Options struct {
 	Pin func(r *http.Request, id int64) *http.Request
 	// AgentOwner names the controller an agent belongs to (nil: none known).
 	AgentOwner func(cluster, agent string) (int64, bool)
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Watch, when set, stops waiting for a controller that looks frozen on
+	// requests no other controller can answer (nil: they wait up to their
+	// timeouts).
+	Watch Watcher
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Front is the front door's Jenkins API.
@@ -109,6 +121,7 @@ type Front struct {
 	tokens     tokenCache
 	session    string // X-Jenkins-Session of the front door's own answers
 	agentOwner func(cluster, agent string) (int64, bool)
+	watch      Watcher
 
 	closing context.Context // cancelled by Close: requests to controllers end
 	close   context.CancelFunc
@@ -119,6 +132,7 @@ func New(o Options) *Front {
 	f := &Front{
 		cfg: o.Config.withDefaults(), builds: o.Builds, cat: o.Catalog, jobs: o.Jobs, pool: o.Pool, next: o.Next,
 		clusterFor: o.ClusterFor, pin: o.Pin, log: o.Log, now: o.Now, agentOwner: o.AgentOwner,
+		watch: o.Watch,
 	}
 	var sess [4]byte
 	_, _ = rand.Read(sess[:])

@@ -80,7 +80,8 @@ type Monitor struct {
 	sem     chan struct{}
 	events  eventLog
 	starv   Starvation
-	lag     *Lag // nil when Starvation was given
+	lag     *Lag     // nil when Starvation was given
+	pings   sync.Map // controller id → *pinger: a Watch ping under way
 
 	mu        sync.Mutex
 	track     map[int64]*tracker

@@ -15,6 +15,7 @@ type faults struct {
 	mu         sync.Mutex
 	hang       chan struct{} // non-nil while hanging; closed when the hang ends
 	latency    time.Duration
+	slowPath   string // the prefix of the paths latency applies to ("" all)
 	failStatus int
 	failPath   string
 	active     map[string]string // kind -> description, for /__sim/state
@@ -33,7 +34,7 @@ type Fault struct {
 	For   Dur `json:"for,omitempty"`
 	// Status is the status code of an error fault. Default: 500.
 	Status int `json:"status,omitempty"`
-	// Path limits an error fault to paths with this prefix.
+	// Path limits an error or slow fault to paths with this prefix.
 	Path string `json:"path,omitempty"`
 	// Latency is the delay of a slow fault.
 	Latency Dur `json:"latency,omitempty"`
@@ -135,7 +136,7 @@ func (c *Controller) applyFault(f Fault, on bool) {
 		}
 	case "slow":
 		if on {
-			c.Slow(time.Duration(f.Latency))
+			c.SlowOn(f.Path, time.Duration(f.Latency))
 		} else {
 			c.Slow(0)
 		}
@@ -181,12 +182,16 @@ func (c *Controller) Unhang() {
 }
 
 // Slow adds latency to every answer; 0 removes it.
-func (c *Controller) Slow(d time.Duration) {
+func (c *Controller) Slow(d time.Duration) { c.SlowOn("", d) }
+
+// SlowOn adds latency to the answers to paths that start with pathPrefix
+// ("" = all), the others answering at once; 0 removes it.
+func (c *Controller) SlowOn(pathPrefix string, d time.Duration) {
 	c.faults.mu.Lock()
 	defer c.faults.mu.Unlock()
-	c.faults.latency = d
+	c.faults.latency, c.faults.slowPath = d, pathPrefix
 	if d > 0 {
-		c.faults.active["slow"] = "latency " + d.String()
+		c.faults.active["slow"] = fmt.Sprintf("latency %s for paths %q", d, pathPrefix+"*")
 	} else {
 		delete(c.faults.active, "slow")
 	}
@@ -217,6 +222,9 @@ func (c *Controller) ClearFaults() {
 func (c *Controller) requestFault(w http.ResponseWriter, r *http.Request) bool {
 	c.faults.mu.Lock()
 	hang, latency, status, path := c.faults.hang, c.faults.latency, c.faults.failStatus, c.faults.failPath
+	if !strings.HasPrefix(r.URL.Path, c.faults.slowPath) {
+		latency = 0
+	}
 	c.faults.mu.Unlock()
 	if hang != nil {
 		select {

@@ -12,6 +12,10 @@ type Config struct {
 	// door's writes included: a controller that has not answered by then
 	// gets the write as a pending retry. Default: 10s.
 	RequestTimeout time.Duration
+	// HedgeAfter is how long a config.xml read waits for one controller
+	// before it asks the next one too; the first answer wins. Default:
+	// 500ms; negative: never (each is waited for up to RequestTimeout).
+	HedgeAfter time.Duration
 	// PollInterval is how often Run looks for pending writes that became
 	// due. Default: 1s.
 	PollInterval time.Duration
@@ -48,6 +52,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	def(&c.RequestTimeout, 10*time.Second)
+	def(&c.HedgeAfter, 500*time.Millisecond)
 	def(&c.PollInterval, time.Second)
 	def(&c.RetryBase, time.Second)
 	def(&c.RetryMax, 5*time.Minute)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
@@ -17,11 +18,12 @@ import (
 
 // target is one controller of a write and what it answered.
 type target struct {
-	rt    *controller.Runtime
-	id    int64
-	name  string
-	asked bool
-	a     answer
+	rt       *controller.Runtime
+	id       int64
+	name     string
+	asked    bool
+	answered bool // judge got its answer (the caller's credentials)
+	a        answer
 }
 
 // outcome is what one front-door write came to.
@@ -147,26 +149,11 @@ func (s *Service) write(ctx context.Context, cluster, job string, op Op, config,
 	}
 	rest := o.targets
 	if caller != "" {
-		// The caller's own credentials, one controller after the other,
-		// until one applies the write: that is Jenkins saying the caller
-		// may do it. A controller where the job already is (create) or is
-		// not (update, delete) keeps that answer and the next is asked.
-		rest = nil
-		proven := false
-		for i, t := range o.targets {
-			if proven {
-				rest = append(rest, o.targets[i:]...)
-				break
-			}
-			s.send(ctx, t, func(b *backend) answer { return apply(b.as(caller)) })
-			switch {
-			case jenkins.CredentialsRejected(t.a.err) || t.a.kind == refused:
-				o.pass = &t.a // the caller may not, or Jenkins refused it: as that controller said
-				s.logRefused(cluster, job, o)
-				return o
-			case t.a.kind == applied:
-				proven = true
-			}
+		var no *target
+		if rest, no = s.judge(ctx, cluster, job, o.targets, func(b *backend) answer { return apply(b.as(caller)) }); no != nil {
+			o.pass = &no.a // the caller may not, or Jenkins refused it: as that controller said
+			s.logRefused(cluster, job, o)
+			return o
 		}
 	}
 	each(rest, func(t *target) { s.send(ctx, t, apply) })
@@ -214,6 +201,92 @@ func (s *Service) write(ctx context.Context, cluster, job string, op Op, config,
 			"controller", t.name, "sync", o.syncHeader(), "err", t.a.reason())
 	}
 	return o
+}
+
+// errHedged marks a controller a write was sent to with the caller's
+// credentials and that had not answered when another one did: its answer
+// is not waited for, and the write is retried there (a retry converges
+// whether or not that send was applied).
+var errHedged = errors.New("no answer within the hedge deadline, while another controller answered: retried later")
+
+// judge sends a write with the caller's credentials (send) to the targets
+// one after the other until one applies it: that is Jenkins saying the
+// caller may do it. A controller where the job already is (create) or is
+// not (update, delete) keeps that answer and the next is asked; one that
+// has not answered within HedgeAfter is not waited for before the next is
+// asked too. judge returns the targets never asked, for the write with
+// jenkinds' tokens, or the target whose refusal (the caller's credentials
+// rejected, or the write refused) is the answer. Sends still under way
+// when it returns finish on their own; their targets say errHedged.
+func (s *Service) judge(ctx context.Context, cluster, job string, ts []*target, send func(b *backend) answer) (rest []*target, no *target) {
+	type result struct {
+		t     *target
+		a     answer
+		asked bool
+	}
+	done := make(chan result, len(ts))
+	next, inFlight := 0, 0
+	var hedge <-chan time.Time
+	askNext := func() bool {
+		hedge = nil
+		if next == len(ts) {
+			return false
+		}
+		t := ts[next]
+		own := *t // the answer is copied to t only while judge waits for it
+		go func() {
+			s.send(ctx, &own, send)
+			done <- result{t, own.a, own.asked}
+		}()
+		next, inFlight = next+1, inFlight+1
+		if s.cfg.HedgeAfter > 0 && next < len(ts) {
+			hedge = time.After(s.cfg.HedgeAfter)
+		}
+		return true
+	}
+	finish := func() {
+		for _, t := range ts[:next] {
+			if !t.answered {
+				t.a, t.asked = answer{kind: unavailable, err: errHedged}, true
+			}
+		}
+		if inFlight > 0 {
+			go func() {
+				for range inFlight {
+					if r := <-done; r.a.kind == applied && no != nil {
+						s.log.Warn("job write applied by a controller after another refused the caller: the drift check will show it",
+							"cluster", cluster, "job", job, "controller", r.t.name)
+					}
+				}
+			}()
+		}
+	}
+	if !askNext() {
+		return nil, nil
+	}
+	for {
+		select {
+		case r := <-done:
+			inFlight--
+			r.t.a, r.t.asked, r.t.answered = r.a, r.asked, true
+			switch {
+			case jenkins.CredentialsRejected(r.a.err) || r.a.kind == refused:
+				no = r.t
+				finish()
+				return nil, no
+			case r.a.kind == applied:
+				finish()
+				return ts[next:], nil
+			}
+			if inFlight == 0 && !askNext() {
+				return nil, nil
+			}
+		case <-hedge:
+			s.log.Debug("job write: no answer within the hedge deadline, asking the next controller too",
+				"cluster", cluster, "job", job, "after", s.cfg.HedgeAfter)
+			askNext()
+		}
+	}
 }
 
 // refusal picks the answer of a write no controller applied: for a
@@ -301,23 +374,60 @@ func (s *Service) read(ctx context.Context, cluster, job, caller string) answer 
 		}
 		return cmp.Compare(a.rt.Load()+a.rt.InFlight(), b.rt.Load()+b.rt.InFlight())
 	})
-	last := answer{kind: unavailable, err: errNoController}
-	for _, t := range ts {
-		s.send(ctx, t, func(b *backend) answer {
-			if caller != "" {
-				b = b.as(caller)
+	// One controller after the other, in that order; one that has not
+	// answered within HedgeAfter is not waited for before the next is
+	// asked (it may still answer first). The first answer that is not
+	// "unavailable" is the answer.
+	done := make(chan *target, len(ts))
+	ask := func(t *target) {
+		go func() {
+			s.send(ctx, t, func(b *backend) answer {
+				if caller != "" {
+					b = b.as(caller)
+				}
+				return b.readConfig(ctx, job)
+			})
+			if caller != "" && (t.a.code == http.StatusUnauthorized || t.a.code == http.StatusForbidden) {
+				t.a.kind = refused
 			}
-			return b.readConfig(ctx, job)
-		})
-		if caller != "" && (t.a.code == http.StatusUnauthorized || t.a.code == http.StatusForbidden) {
-			t.a.kind = refused
-		}
-		if t.a.kind != unavailable {
-			return t.a
-		}
-		last = t.a
+			done <- t
+		}()
 	}
-	return last
+	last := answer{kind: unavailable, err: errNoController}
+	var hedge <-chan time.Time
+	next, inFlight := 0, 0
+	askNext := func() bool {
+		hedge = nil
+		if next == len(ts) {
+			return false
+		}
+		ask(ts[next])
+		next, inFlight = next+1, inFlight+1
+		if s.cfg.HedgeAfter > 0 && next < len(ts) {
+			hedge = time.After(s.cfg.HedgeAfter)
+		}
+		return true
+	}
+	if !askNext() {
+		return last
+	}
+	for {
+		select {
+		case t := <-done:
+			inFlight--
+			if t.a.kind != unavailable {
+				return t.a
+			}
+			last = t.a
+			if inFlight == 0 && !askNext() {
+				return last
+			}
+		case <-hedge:
+			s.log.Debug("config.xml read: no answer within the hedge deadline, asking the next controller too",
+				"cluster", cluster, "job", job, "after", s.cfg.HedgeAfter)
+			askNext()
+		}
+	}
 }
 
 func boolInt(b bool) int {

@@ -2,6 +2,7 @@ package jobsync_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -392,4 +393,61 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// A config.xml read does not wait for a frozen controller: past the hedge
+// deadline the next controller is asked too, and the first answer wins.
+func TestConfigReadHedgesPastAFrozenController(t *testing.T) {
+	t.Parallel()
+	en := setup(t, sqlite(t), 2, func(c *jobsync.Config) {
+		c.RequestTimeout = time.Minute // far above the client's wait below
+		c.HedgeAfter = 200 * time.Millisecond
+	})
+	if r := en.create("hedged", freestyle("read past a frozen one")); r.status != http.StatusOK {
+		t.Fatalf("createItem: %d %s", r.status, r.body)
+	}
+	en.sim(0).Hang() // the first asked: same health and load, lower id
+	t.Cleanup(en.sim(0).Unhang)
+	req, _ := http.NewRequest("GET", en.front.URL+"/job/hedged/config.xml", nil)
+	req.SetBasicAuth(en.sims[0].User(), en.sims[0].Token())
+	res, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET config.xml with a controller frozen: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "read past a frozen one") {
+		t.Errorf("GET config.xml with a controller frozen: %d %s", res.StatusCode, body)
+	}
+}
+
+// A job write does not wait for a frozen controller either: the caller's
+// credentials are tried on the next controller once the first has not
+// answered within the hedge deadline, and the frozen one gets the write
+// as a pending retry.
+func TestWriteHedgesPastAFrozenController(t *testing.T) {
+	t.Parallel()
+	en := setup(t, sqlite(t), 2, func(c *jobsync.Config) {
+		c.RequestTimeout = time.Minute // far above the client's wait below
+		c.HedgeAfter = 200 * time.Millisecond
+	})
+	en.sim(0).Hang() // the first asked: lower id
+	t.Cleanup(en.sim(0).Unhang)
+	req, _ := http.NewRequest("POST", en.front.URL+"/createItem?name=hedged", strings.NewReader(freestyle("written past a frozen one")))
+	req.Header.Set("Content-Type", "application/xml")
+	req.SetBasicAuth(en.sims[0].User(), en.sims[0].Token())
+	res, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("createItem with a controller frozen: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("createItem with a controller frozen: %d", res.StatusCode)
+	}
+	if got, want := res.Header.Get("X-Jenkinds-Sync"), "1/2 controllers; retrying on "+en.sim(0).Name(); got != want {
+		t.Errorf("X-Jenkinds-Sync: got %q, want %q", got, want)
+	}
+	if !strings.Contains(en.config(1, "hedged"), "written past a frozen one") {
+		t.Errorf("the job is not on %s", en.sim(1).Name())
+	}
 }

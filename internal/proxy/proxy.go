@@ -200,10 +200,18 @@ func Pin(r *http.Request, id int64) *http.Request {
 // choose picks the controller for a request.
 func (p *Proxy) choose(r *http.Request, st *reqState) (*controller.Runtime, error) {
 	if id, ok := r.Context().Value(pinKey{}).(int64); ok {
-		if rt := p.pool.Get(id); rt != nil && usable(rt) {
+		rt := p.pool.Get(id)
+		if rt != nil && usable(rt) {
 			return rt, nil
 		}
-		return nil, fmt.Errorf("controller %d, which holds what was asked for, is not available", id)
+		if rt != nil {
+			why := "inactive"
+			if rt.Instance().IsActive {
+				why = "unhealthy: " + rt.Facts().Reason
+			}
+			return nil, fmt.Errorf("controller %s, which holds what was asked for, is %s", rt.Name(), why)
+		}
+		return nil, fmt.Errorf("controller %d, which holds what was asked for, is no longer registered", id)
 	}
 	if strings.HasPrefix(r.URL.Path, "/wsagents") {
 		if name := r.Header.Get("Node-Name"); name != "" {

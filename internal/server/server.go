@@ -140,6 +140,9 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	s.Dispatch = dispatch.New(dispatch.Options{Config: cfg.Dispatch, DB: d, Pool: s.Pool, Health: s.Monitor, Catalog: s.Catalog, Log: log})
 	s.Monitor.Observe(s.Dispatch.Observe)
 	s.Dispatch.Register(reg)
+	if cfg.JobSync.HedgeAfter == 0 {
+		cfg.JobSync.HedgeAfter = s.Catalog.Config().HedgeAfter // the front door's hedge deadline
+	}
 	s.JobSync = jobsync.New(d, s.Pool, log, time.Now, cfg.JobSync)
 	s.JobSync.Register(reg)
 	prober := &prober{pool: s.Pool, timeout: s.Monitor.Config().Timeout}
@@ -204,7 +207,7 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		s.Fleet = fleet.New(fleet.Options{
 			Builds: s.Dispatch, Catalog: s.Catalog, Jobs: s.JobSync, Pool: s.Pool, Next: s.Proxy,
 			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin, AgentOwner: s.Proxy.AgentOwner,
-			Log: log,
+			Watch: s.Monitor, Log: log,
 		})
 	}
 	ok = true
