@@ -196,9 +196,9 @@ func (f *Front) serveConsole(q *req, b dispatch.Build) {
 	ctx, silent := f.onlyOn(q.r.Context(), b)
 	text, _, _, err := f.builds.Log(ctx, b.ID, 0)
 	if who := silent(); who != "" {
-		q.w.Header().Set("X-Jenkinds-Partial", who)
+		q.w.Header().Set("X-Jenkinds-Partial", who+" did not answer")
 		jenkins.ServiceUnavailable(q.w, fmt.Sprintf("the console of %s #%d is on controller %s, which answered nothing within %s: ask again later",
-			b.Job, b.Number, strings.TrimSuffix(who, " did not answer"), f.cat.Config().HedgeAfter), retryAfter)
+			b.Job, b.Number, who, f.cat.Config().HedgeAfter), retryAfter)
 		return
 	}
 	if err != nil {
@@ -233,10 +233,10 @@ func (f *Front) serveProgressive(q *req, b dispatch.Build, asHTML bool) {
 	who := silent()
 	var be *dispatch.BackendError
 	if who == "" && errors.As(err, &be) && be.Unavailable() && q.r.Context().Err() == nil {
-		who = f.controllerName(be.ControllerID) + " did not answer" // down, restarting, or cut off
+		who = f.controllerName(be.ControllerID) // down, restarting, or cut off
 	}
 	if who != "" {
-		h.Set("X-Jenkinds-Partial", who)
+		h.Set("X-Jenkinds-Partial", who+" did not answer")
 		text, size, more, err = nil, start, true, nil
 	}
 	if err != nil {
@@ -318,9 +318,8 @@ func (w *relocate) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // onlyOn returns the context for a request that only the controller of
 // b's counted attempt can answer, watched by the Watcher; silent, called
-// once the request is over, names that controller ("<name> did not
-// answer") when the watcher gave up on it while the client still waited,
-// else "".
+// once the request is over, names that controller when the watcher gave
+// up on it while the client still waited, else "".
 func (f *Front) onlyOn(ctx context.Context, b dispatch.Build) (context.Context, func() string) {
 	a, ok := counted(b)
 	if !ok {
@@ -339,7 +338,7 @@ func (f *Front) watched(ctx context.Context, id int64) (context.Context, func() 
 	return wctx, func() string {
 		defer stop()
 		if wctx.Err() != nil && ctx.Err() == nil { // only the watcher cancels it before stop
-			return rt.Name() + " did not answer"
+			return rt.Name()
 		}
 		return ""
 	}
@@ -393,8 +392,8 @@ func (f *Front) proxyTo(q *req, id int64, prefix string, tail []string) {
 	w := &headerWritten{ResponseWriter: q.w}
 	f.next.ServeHTTP(w, f.pin(r2, id))
 	if who := silent(); who != "" && !w.wrote {
-		q.w.Header().Set("X-Jenkinds-Partial", who)
+		q.w.Header().Set("X-Jenkinds-Partial", who+" did not answer")
 		jenkins.ServiceUnavailable(q.w, fmt.Sprintf("%s is only on controller %s, which answered nothing within %s: ask again later",
-			q.r.URL.Path, strings.TrimSuffix(who, " did not answer"), f.cat.Config().HedgeAfter), retryAfter)
+			q.r.URL.Path, who, f.cat.Config().HedgeAfter), retryAfter)
 	}
 }
