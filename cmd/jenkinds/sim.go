@@ -34,7 +34,7 @@ func runSim(ctx context.Context, args []string, env *environment) error {
 	user := fs.String("user", "admin", "user name accepted by every controller")
 	token := fs.String("token", "", "API token accepted for the user (default: generated and printed)")
 	password := fs.String("password", "admin", "password accepted for the user (password requests need a crumb)")
-	pluginsFile := fs.String("plugins", "", `JSON file with the plugin list /pluginManager serves, e.g. [{"shortName":"git","longName":"Git plugin","version":"5.7.0"}] (default: a small realistic set)`)
+	pluginsFile := fs.String("plugins", "", `JSON file with the plugin list /pluginManager serves, e.g. [{"shortName":"git","longName":"Git plugin","version":"5.7.0"}], "disabled":true for a disabled one (default: a small realistic set)`)
 	jobsFile := fs.String("jobs", "", `JSON file with the jobs to create, e.g. [{"name":"hello","durationMs":500}] (default: a few demo jobs)`)
 	agents := fs.Int("agents", 2, "simulated agents per controller besides the built-in node")
 	executors := fs.Int("executors", 2, "executors per node")

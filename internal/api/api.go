@@ -65,6 +65,11 @@ type Config struct {
 	// /api/v1/clusters/{clusterId}/drift); *jobsync.Service is one.
 	// Default: nil, that route answers 501 not_enabled.
 	Drift DriftChecker
+	// PluginDrift compares the Jenkins versions and plugins of a cluster's
+	// controllers, answered beside the job drift (GET
+	// /api/v1/clusters/{clusterId}/drift, "plugins"); *plugins.Checker is
+	// one. Default: nil, no "plugins" in that answer.
+	PluginDrift PluginDriftChecker
 
 	// Events is the health authority's event log (GET /api/v1/events,
 	// GET /api/v1/instances/{id}/events); *health.Monitor is one.
@@ -118,6 +123,7 @@ type handler struct {
 	logs     JobLogs
 	builds   Builds
 	drift    DriftChecker
+	plugins  PluginDriftChecker
 	events   HealthEvents
 	policies RedispatchPolicies
 
@@ -156,6 +162,7 @@ func New(cfg Config) (http.Handler, error) {
 		logs:     cfg.JobLogs,
 		builds:   cfg.Builds,
 		drift:    cfg.Drift,
+		plugins:  cfg.PluginDrift,
 		events:   cfg.Events,
 		policies: cfg.Policies,
 		mux:      http.NewServeMux(),

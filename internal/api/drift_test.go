@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/api/apitest"
 	"github.com/jenkinds/jenkinds/internal/controller"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
+	"github.com/jenkinds/jenkinds/internal/plugins"
 )
 
 // driftFunc is an api.DriftChecker answering with itself.
@@ -65,4 +67,48 @@ func TestClusterDriftNotEnabled(t *testing.T) {
 	f := setup(t, sqlite(t))
 	r := f.call(t, "GET", "/api/v1/clusters/default/drift", "")
 	wantError(t, r, http.StatusNotImplemented, api.CodeNotEnabled, "", "drift")
+}
+
+// pluginDriftFunc is an api.PluginDriftChecker answering with itself.
+type pluginDriftFunc func(cluster string) (plugins.Report, error)
+
+func (f pluginDriftFunc) Drift(_ context.Context, cluster string) (plugins.Report, error) {
+	return f(cluster)
+}
+
+// The plugin check is answered beside the job check, under "plugins".
+func TestClusterDriftWithPlugins(t *testing.T) {
+	t.Parallel()
+	jobs := jobsync.Report{Cluster: "prod", CheckedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Controllers: []jobsync.ControllerReport{}, Jobs: []jobsync.JobReport{}, Pending: []jobsync.Pending{}}
+	pl := plugins.Report{CheckedAt: jobs.CheckedAt,
+		Controllers: []plugins.Controller{{ID: 1, Name: "ci-1", Version: "2.528.3", Plugins: 1}, {ID: 2, Name: "ci-2", Version: "2.516.1", Plugins: 1}},
+		Jenkins: plugins.Versions{Status: plugins.StatusDiffers, Variants: []plugins.Variant{
+			{Version: "2.528.3", Controllers: []string{"ci-1"}}, {Version: "2.516.1", Controllers: []string{"ci-2"}}}},
+		Summary: plugins.Summary{Plugins: 1, Differs: 1},
+		Plugins: []plugins.Plugin{{Name: "git", Status: plugins.StatusDiffers, MissingOn: []string{}, Variants: []plugins.Variant{
+			{Version: "5.7.0", Controllers: []string{"ci-1"}}, {Version: "5.6.0", Controllers: []string{"ci-2"}}}}},
+	}
+	f := setup(t, sqlite(t), func(c *api.Config) {
+		c.Drift = driftFunc(func(string) (jobsync.Report, error) { return jobs, nil })
+		c.PluginDrift = pluginDriftFunc(func(cluster string) (plugins.Report, error) {
+			if cluster != "prod" {
+				return plugins.Report{}, fmt.Errorf("cluster %q has no registered controllers: %w", cluster, controller.ErrNotFound)
+			}
+			return pl, nil
+		})
+	})
+	r := f.call(t, "GET", "/api/v1/clusters/prod/drift", "")
+	var got struct {
+		Cluster string          `json:"cluster"`
+		Plugins *plugins.Report `json:"plugins"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != http.StatusOK {
+		t.Fatalf("GET drift: %d %s (%v)", r.status, r.body, err)
+	}
+	if got.Cluster != "prod" || got.Plugins == nil || apitest.JSON(t, *got.Plugins) != apitest.JSON(t, pl) {
+		t.Errorf("GET drift: %s\nwant the job report with plugins %s", r.body, apitest.JSON(t, pl))
+	}
+	r = f.call(t, "GET", "/api/v1/clusters/nope/drift", "")
+	wantError(t, r, http.StatusNotFound, api.CodeNotFound, "", `cluster "nope"`)
 }

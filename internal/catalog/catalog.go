@@ -68,8 +68,9 @@ type Catalog struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	jobs  jobs
-	reads reads
+	jobs    jobs
+	reads   reads
+	plugins plugins
 
 	verMu    sync.Mutex
 	versions map[string]*atomic.Uint64 // cluster → version, bumped on every change jenkinds makes or sees

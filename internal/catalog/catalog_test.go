@@ -317,3 +317,36 @@ func TestJobsChangedWhileTheJobsAreRead(t *testing.T) {
 	arrive()
 	found("after a read from before the write arrived", "b")
 }
+
+// A controller's plugins and version are read once per MaxStaleness, and
+// again at once when the controller answered from a new session (it
+// restarted: that is when plugins change).
+func TestPluginsOfAreKeptAndReadAgainAfterARestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 1, catalog.Config{MaxStaleness: time.Minute})
+	rt, s := w.pool.Get(1), w.stubs[0]
+	s.set(`{"_class":"hudson.LocalPluginManager","plugins":[{"active":true,"enabled":true,"longName":"Git plugin","shortName":"git","version":"5.7.0"}]}`)
+	ctx := context.Background()
+	p, err := w.cat.PluginsOf(ctx, 1)
+	if err != nil || p.Version != "2.528.3" || len(p.List) != 1 || p.List[0].ShortName != "git" || p.List[0].Version != "5.7.0" || !p.List[0].Enabled {
+		t.Fatalf("PluginsOf: %+v, %v", p, err)
+	}
+	for range 5 {
+		_, _ = w.cat.PluginsOf(ctx, 1)
+	}
+	if got := s.reads.Load(); got != 1 {
+		t.Errorf("6 calls within MaxStaleness made %d reads, want 1", got)
+	}
+	rt.NoteSession("new-session") // what any answer of the restarted controller tells
+	s.set(`{"plugins":[{"active":true,"enabled":true,"shortName":"git","version":"5.8.0"}]}`)
+	if p, err = w.cat.PluginsOf(ctx, 1); err != nil || p.List[0].Version != "5.8.0" {
+		t.Errorf("after a new session: %+v, %v; want 5.8.0 read again", p, err)
+	}
+	_, _ = w.cat.PluginsOf(ctx, 1)
+	if got := s.reads.Load(); got != 2 {
+		t.Errorf("%d reads, want 2", got)
+	}
+	if _, err := w.cat.PluginsOf(ctx, 9); err == nil {
+		t.Errorf("PluginsOf an unknown controller: no error")
+	}
+}

@@ -17,6 +17,14 @@
 // (SawNext, Floor). The dispatcher places builds by it; the front door
 // answers whether a job exists, takes parameters and is buildable by it.
 //
+// # Plugins
+//
+// Per controller, its Jenkins version and plugins (PluginsOf): one read of
+// the plugin manager, kept for MaxStaleness, one read at a time per
+// controller, and read again at once when the controller answered jenkinds
+// from a new X-Jenkins-Session (it restarted: plugins change only then).
+// Package plugins compares them across a cluster.
+//
 // # Reads
 //
 // Get keeps each controller's answer to a GET (status, the few headers

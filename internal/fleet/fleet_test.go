@@ -474,12 +474,20 @@ func TestJobsDefinedOnce(t *testing.T) {
 		Summary struct {
 			Jobs, InSync, Differs int
 		} `json:"summary"`
+		Plugins struct {
+			Jenkins struct{ Status string } `json:"jenkins"`
+			Summary struct{ Plugins, InSync int }
+		} `json:"plugins"`
 	}
 	if err := json.Unmarshal(s.API("GET", "/api/v1/clusters/default/drift", nil, http.StatusOK), &drift); err != nil {
 		t.Fatal(err)
 	}
 	if drift.Summary.Jobs == 0 || drift.Summary.InSync != drift.Summary.Jobs {
 		t.Errorf("drift before a change: %+v, want every job in sync", drift.Summary)
+	}
+	// The simulators run the same Jenkins and plugins.
+	if p := drift.Plugins; p.Jenkins.Status != "in_sync" || p.Summary.Plugins != len(jenkinssim.DefaultPlugins) || p.Summary.InSync != p.Summary.Plugins {
+		t.Errorf("plugin drift: %+v, want Jenkins and %d plugins in sync", p, len(jenkinssim.DefaultPlugins))
 	}
 	req, _ := http.NewRequest("POST", s.Sims[1].URL()+"job/hello/config.xml", strings.NewReader(xml))
 	req.SetBasicAuth(servertest.User, servertest.Token)

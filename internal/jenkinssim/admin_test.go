@@ -78,14 +78,22 @@ func TestNodesAndLoad(t *testing.T) {
 
 func TestPlugins(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *Config) { c.Plugins = []Plugin{{"git", "Git plugin", "5.7.0"}} })
+	b := setup(t, func(c *Config) {
+		c.Plugins = []Plugin{{ShortName: "git", LongName: "Git plugin", Version: "5.7.0"},
+			{ShortName: "matrix-auth", LongName: "Matrix Authorization Strategy Plugin", Version: "3.2.6", Disabled: true}}
+	})
 	_, body := b.status("GET", "/pluginManager/api/json", "", 200)
-	if body != `{"_class":"hudson.LocalPluginManager","plugins":[{}]}` {
+	if body != `{"_class":"hudson.LocalPluginManager","plugins":[{},{}]}` {
 		t.Errorf("plugins at depth 0: %s", body)
 	}
-	pl := b.json("/pluginManager/api/json?depth=2")["plugins"].([]any)[0].(map[string]any)
-	if pl["shortName"] != "git" || pl["longName"] != "Git plugin" || pl["version"] != "5.7.0" || pl["supportsDynamicLoad"] != "MAYBE" {
+	pls := b.json("/pluginManager/api/json?depth=2")["plugins"].([]any)
+	pl := pls[0].(map[string]any)
+	if pl["shortName"] != "git" || pl["longName"] != "Git plugin" || pl["version"] != "5.7.0" || pl["supportsDynamicLoad"] != "MAYBE" ||
+		pl["enabled"] != true || pl["active"] != true {
 		t.Errorf("plugin: %v", pl)
+	}
+	if off := pls[1].(map[string]any); off["enabled"] != false || off["active"] != false {
+		t.Errorf("a disabled plugin: %v, want enabled and active false", off)
 	}
 }
 

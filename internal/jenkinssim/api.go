@@ -552,14 +552,14 @@ func (c *Controller) pluginsObject(base string) *st.Object {
 	plugins := make([]*st.Object, len(c.cfg.Plugins))
 	for i, p := range c.cfg.Plugins {
 		plugins[i] = &st.Object{Props: []st.Prop{
-			st.P("active", true),
+			st.P("active", !p.Disabled),
 			st.P("backupVersion", nil),
 			st.P("bundled", false),
 			st.P("deleted", false),
 			st.P("dependencies", []*st.Object{}),
 			st.P("detached", false),
 			st.P("downgradable", false),
-			st.P("enabled", true),
+			st.P("enabled", !p.Disabled),
 			st.P("hasUpdate", false),
 			st.P("longName", p.LongName),
 			st.P("pinned", false),

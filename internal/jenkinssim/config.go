@@ -105,16 +105,20 @@ type Plugin struct {
 	ShortName string `json:"shortName"`
 	LongName  string `json:"longName"`
 	Version   string `json:"version"`
+	// Disabled plugins are listed with enabled and active false, as
+	// Jenkins lists a plugin disabled in the plugin manager after a
+	// restart.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // DefaultPlugins is a small, realistic plugin set.
 var DefaultPlugins = []Plugin{
-	{"credentials", "Credentials Plugin", "1413.va_51c53703df1"},
-	{"git", "Git plugin", "5.7.0"},
-	{"matrix-auth", "Matrix Authorization Strategy Plugin", "3.2.6"},
-	{"workflow-aggregator", "Pipeline", "608.v67378e9d3db_1"},
-	{"workflow-job", "Pipeline: Job", "1520.v56d65e3b_4566"},
-	{"cloudbees-folder", "Folders Plugin", "6.999.v42253c105443"},
+	{ShortName: "credentials", LongName: "Credentials Plugin", Version: "1413.va_51c53703df1"},
+	{ShortName: "git", LongName: "Git plugin", Version: "5.7.0"},
+	{ShortName: "matrix-auth", LongName: "Matrix Authorization Strategy Plugin", Version: "3.2.6"},
+	{ShortName: "workflow-aggregator", LongName: "Pipeline", Version: "608.v67378e9d3db_1"},
+	{ShortName: "workflow-job", LongName: "Pipeline: Job", Version: "1520.v56d65e3b_4566"},
+	{ShortName: "cloudbees-folder", LongName: "Folders Plugin", Version: "6.999.v42253c105443"},
 }
 
 // DefaultJobs are ready to trigger as soon as a controller starts.

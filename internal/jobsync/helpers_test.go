@@ -227,29 +227,12 @@ func (en *env) retry(want jobsync.RetryStats) {
 	}
 }
 
-// metric returns the value of a gauge or counter of the cluster.
+// metric returns the value of a gauge or counter of the cluster (0 when
+// it has none).
 func (en *env) metric(name string) float64 {
 	en.t.Helper()
-	mfs, err := en.reg.Gather()
-	if err != nil {
-		en.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "cluster" && l.GetValue() == cluster {
-					if g := m.GetGauge(); g != nil {
-						return g.GetValue()
-					}
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := testkit.Metric(en.t, en.reg, name, "cluster", cluster)
+	return v
 }
 
 func jobPath(full string) string {

@@ -30,6 +30,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
 	"github.com/jenkinds/jenkinds/internal/leader"
+	"github.com/jenkinds/jenkinds/internal/plugins"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/queue"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
@@ -67,6 +68,8 @@ type Server struct {
 	// JobSync writes job definitions to every controller of a cluster and
 	// checks them for drift.
 	JobSync *jobsync.Service
+	// pluginDrift compares the controllers' Jenkins versions and plugins.
+	pluginDrift *plugins.Checker
 
 	// AdminToken is the token /api/v1 requires.
 	AdminToken string
@@ -145,6 +148,8 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	}
 	s.JobSync = jobsync.New(d, s.Pool, log, time.Now, cfg.JobSync)
 	s.JobSync.Register(reg)
+	s.pluginDrift = plugins.New(s.Pool, s.Catalog, time.Now)
+	s.pluginDrift.Register(reg)
 	prober := &prober{pool: s.Pool, timeout: s.Monitor.Config().Timeout}
 	s.BuildClusters = buildcluster.NewStore(d, time.Now)
 	s.Queue = queue.New(d, queue.Options{Log: log, RescueInterval: cfg.QueueRescueInterval})
@@ -171,6 +176,7 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 		JobLogs:       jobLogs,
 		Builds:        s.Dispatch,
 		Drift:         s.JobSync,
+		PluginDrift:   s.pluginDrift,
 		Events:        s.Monitor,
 		Policies:      s.Dispatch,
 	})
@@ -280,6 +286,7 @@ func (s *Server) Run(ctx context.Context) error {
 			// a stale leader's late write changes nothing.
 			lg.Go(func() error { return s.Dispatch.Run(lctx, term) })
 			lg.Go(func() error { return s.JobSync.Run(lctx) })
+			lg.Go(func() error { return s.pluginDrift.Run(lctx, s.JobSync.Config().DriftInterval, s.log) })
 			return lg.Wait()
 		})
 	})

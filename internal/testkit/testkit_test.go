@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // recorder is a testing.TB that records failures instead of failing the
@@ -322,4 +324,26 @@ func cpuTicks(t *testing.T, pid int) int {
 		t.Fatalf("hog %d: %s: %v", pid, b, err)
 	}
 	return utime + stime
+}
+
+func TestMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "x_gauge", Help: "x"}, []string{"cluster", "state"})
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x_total", Help: "x"}, []string{"cluster"})
+	reg.MustRegister(g, c)
+	g.WithLabelValues("a", "on").Set(3)
+	g.WithLabelValues("b", "on").Set(4)
+	c.WithLabelValues("a").Add(2)
+	if v, ok := Metric(t, reg, "x_gauge", "cluster", "b"); !ok || v != 4 {
+		t.Errorf("x_gauge{cluster=b} = %v, %v; want 4", v, ok)
+	}
+	if v, ok := Metric(t, reg, "x_gauge", "cluster", "a", "state", "on"); !ok || v != 3 {
+		t.Errorf("x_gauge{cluster=a,state=on} = %v, %v; want 3", v, ok)
+	}
+	if v, ok := Metric(t, reg, "x_total", "cluster", "a"); !ok || v != 2 {
+		t.Errorf("x_total{cluster=a} = %v, %v; want 2", v, ok)
+	}
+	if _, ok := Metric(t, reg, "x_gauge", "cluster", "c"); ok {
+		t.Errorf("x_gauge{cluster=c} found, want none")
+	}
 }
