@@ -1,6 +1,12 @@
 package jenkins
 
-import "context"
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"strings"
+)
 
 // Plugin is one plugin installed on the controller (jenkins-api.md §9).
 type Plugin struct {
@@ -25,4 +31,39 @@ func (c *Client) Plugins(ctx context.Context) ([]Plugin, *Response, error) {
 		return nil, r, err
 	}
 	return pm.Plugins, r, nil
+}
+
+// InstallPlugins asks the controller's plugin manager to install plugins,
+// each "shortName@version" (POST pluginManager/installNecessaryPlugins):
+// Jenkins installs each one that is missing or older than asked, never
+// downgrades, and loads what it installed at its next restart
+// (RestartRequired tells whether one is needed). Needs Overall/Administer.
+func (c *Client) InstallPlugins(ctx context.Context, specs []string) error {
+	var b strings.Builder
+	b.WriteString("<jenkins>")
+	for _, s := range specs {
+		name, version, ok := strings.Cut(s, "@")
+		if !ok || name == "" || version == "" {
+			return fmt.Errorf("install plugin %q: want shortName@version", s)
+		}
+		b.WriteString(`<install plugin="`)
+		_ = xml.EscapeText(&b, []byte(s))
+		b.WriteString(`"/>`)
+	}
+	b.WriteString("</jenkins>")
+	_, _, err := c.Do(ctx, http.MethodPost, "pluginManager/installNecessaryPlugins", strings.NewReader(b.String()), "text/xml")
+	return err
+}
+
+// RestartRequired reports whether plugins were installed that the
+// controller loads only at its next restart
+// (updateCenter/api/json?tree=restartRequiredForCompletion).
+func (c *Client) RestartRequired(ctx context.Context) (bool, error) {
+	var uc struct {
+		Required bool `json:"restartRequiredForCompletion"`
+	}
+	if _, err := c.GetJSON(ctx, "updateCenter/api/json?tree=restartRequiredForCompletion", &uc); err != nil {
+		return false, err
+	}
+	return uc.Required, nil
 }

@@ -337,3 +337,37 @@ func TestDownUnderConnectionChurn(t *testing.T) {
 	<-done
 	b.status("GET", "/api/json", "", 200)
 }
+
+func TestVersionOlder(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"5.7.0", "5.10.1", true},
+		{"5.10.1", "5.7.0", false},
+		{"5.7.0", "5.7.0", false},
+		{"1.2", "1.2.1", true},
+		{"1413.va_51c53703df1", "1414.v1", true},
+		{"608.v67378e9d3db_1", "608.v67378e9d3db_1", false},
+		{"3.2.6", "3.2.5", false},
+	} {
+		if got := versionOlder(tt.a, tt.b); got != tt.want {
+			t.Errorf("versionOlder(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestInstallNecessaryPluginsAnswers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.status("GET", "/pluginManager/installNecessaryPlugins", "", 405)
+	b.status("POST", "/pluginManager/installNecessaryPlugins", `<jenkins><install plugin="git"/></jenkins>`, 500)
+	resp, _ := b.status("POST", "/pluginManager/installNecessaryPlugins", `<jenkins><install plugin="git@99.0"/></jenkins>`, 302)
+	if loc := resp.Header.Get("Location"); loc != b.c.URL()+"pluginManager/updates/" {
+		t.Errorf("Location %q, want the plugin manager's updates", loc)
+	}
+	if uc := b.json("/updateCenter/api/json"); uc["restartRequiredForCompletion"] != true {
+		t.Errorf("updateCenter: %v, want restartRequiredForCompletion", uc)
+	}
+}

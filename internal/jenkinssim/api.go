@@ -549,8 +549,8 @@ func (c *Controller) overallLoadObject() *st.Object {
 }
 
 func (c *Controller) pluginsObject(base string) *st.Object {
-	plugins := make([]*st.Object, len(c.cfg.Plugins))
-	for i, p := range c.cfg.Plugins {
+	plugins := make([]*st.Object, len(c.plugins))
+	for i, p := range c.plugins {
 		plugins[i] = &st.Object{Props: []st.Prop{
 			st.P("active", !p.Disabled),
 			st.P("backupVersion", nil),

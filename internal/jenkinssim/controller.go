@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,8 @@ type Controller struct {
 	cookieName      string // JSESSIONID.<8hex>
 	salt            string // crumb salt, kept across restarts like $JENKINS_HOME/secrets
 	restarts        int
+	plugins         []Plugin          // what runs: Config.Plugins, then what restarts loaded
+	staged          map[string]Plugin // installed, loaded at the next restart (by short name)
 	quietingDown    bool
 	quietDownReason string
 	safeRestart     bool
@@ -79,6 +82,8 @@ func New(cfg Config) (*Controller, error) {
 	cfg = cfg.withDefaults()
 	c := &Controller{
 		cfg:      cfg,
+		plugins:  slices.Clone(cfg.Plugins),
+		staged:   map[string]Plugin{},
 		log:      cfg.Logger.With("controller", cfg.Name),
 		root:     &item{kind: kindFolder, children: map[string]*item{}},
 		left:     map[int64]*queueItem{},
@@ -625,6 +630,7 @@ func (c *Controller) crashLocked() {
 // bootLocked starts a new process over the persisted state.
 func (c *Controller) bootLocked() {
 	c.newProcess()
+	c.loadStagedLocked()
 	var maxID int64
 	for _, q := range c.queue {
 		maxID = max(maxID, q.id)

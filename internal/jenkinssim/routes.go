@@ -131,7 +131,15 @@ func (c *Controller) route(w http.ResponseWriter, r *http.Request, id identity, 
 			return
 		}
 	case "pluginManager":
+		if at(rest, "installNecessaryPlugins") {
+			c.installPlugins(w, r)
+			return
+		}
 		if c.api(w, r, rest, func() *st.Object { return c.pluginsObject(c.base(r)) }) {
+			return
+		}
+	case "updateCenter":
+		if c.api(w, r, rest, c.updateCenterObject) {
 			return
 		}
 	case "quietDown", "cancelQuietDown", "safeRestart", "restart":
