@@ -65,6 +65,7 @@ type serveFlags struct {
 	hedgeAfter, passiveWindow   time.Duration
 	headerTimeout, starvedLag   time.Duration
 	fleetStaleness              time.Duration
+	fleetMaxFormBytes           int64
 	tryBudget, passiveFailures  int
 	tlsCert, tlsKey, agentHost  string
 	accessLog                   bool
@@ -111,6 +112,7 @@ func addServeFlags(fs *flag.FlagSet, env *environment, f *serveFlags) {
 	fs.DurationVar(&f.headerTimeout, "proxy-response-header-timeout", 30*time.Second, "how long a request that is not hedged waits for a controller's response headers before it counts as failed")
 	fs.IntVar(&f.tryBudget, "proxy-try-budget", 3, "most controllers one request is tried on")
 	fs.DurationVar(&f.fleetStaleness, "fleet-max-staleness", time.Second, "how old a controller's answer may be when the front door answers the one-Jenkins API (aggregated reads, a build's JSON) from memory; jenkinds' own writes are read back at once")
+	fs.Int64Var(&f.fleetMaxFormBytes, "fleet-max-form-bytes", 10<<20, "largest body of a build request (its form of parameters) on the front door: a larger one is refused with 413 and nothing is queued")
 	fs.IntVar(&f.passiveFailures, "proxy-passive-failures", 3, "failed requests (front door or jenkinds' own) within --proxy-passive-window that make a controller unhealthy until its health checks rise")
 	fs.DurationVar(&f.passiveWindow, "proxy-passive-window", 10*time.Second, "window of --proxy-passive-failures")
 	fs.StringVar(&f.agentHost, "agent-host", str("JENKINDS_AGENT_HOST", "127.0.0.1"), "host the per-controller TCP agent ports listen on and advertise")
@@ -157,6 +159,10 @@ func (f *serveFlags) config() (server.Config, error) {
 		return cfg, fmt.Errorf("%w: --fleet-max-staleness %s: must be a positive duration such as 1s", errUsage, f.fleetStaleness)
 	}
 	cfg.FleetMaxStaleness = f.fleetStaleness
+	if f.fleetMaxFormBytes <= 0 {
+		return cfg, fmt.Errorf("%w: --fleet-max-form-bytes %d: must be a positive number of bytes such as 10485760", errUsage, f.fleetMaxFormBytes)
+	}
+	cfg.Fleet.MaxFormBytes = f.fleetMaxFormBytes
 	cfg.Pprof = f.pprof
 	cfg.Proxy = proxy.Config{
 		DefaultCluster: f.defaultCluster, HedgeAfter: f.hedgeAfter, TryBudget: f.tryBudget, ResponseHeaderTimeout: f.headerTimeout,

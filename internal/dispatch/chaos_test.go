@@ -81,6 +81,7 @@ func chaos(t *testing.T, engine dbtest.Engine, restartJenkinds bool) {
 		}
 		switch wave {
 		case 2:
+			busy(e.sim(1))
 			e.proxies[0].kill(e.sim(1))
 			time.AfterFunc(800*time.Millisecond, func() { e.proxies[0].revive(t) })
 		case 4:
@@ -92,6 +93,7 @@ func chaos(t *testing.T, engine dbtest.Engine, restartJenkinds bool) {
 				e.stop = e.run(e.svc)
 			}
 		case 6:
+			busy(e.sim(3))
 			mustFault(t, e.sim(3), jenkinssim.Fault{Kind: "restart", For: jenkinssim.Dur(300 * time.Millisecond)})
 		}
 		// Pace the waves by progress, so the faults land mid-run.
@@ -234,6 +236,20 @@ func chaos(t *testing.T, engine dbtest.Engine, restartJenkinds bool) {
 		t.Errorf("no build was re-dispatched: the faults missed the run")
 	}
 	t.Logf("%d builds, %d backend builds run, %d re-dispatched, fenced %v", n, ran, redispatched, fenced)
+}
+
+// busy waits a while for sim to run builds, so that the fault about to
+// hit it lands among them: on a busy machine the builds of a wave may take
+// seconds to reach a controller, and with every fault missing the run
+// would test nothing ("the faults missed the run"). The fault is injected
+// anyway when none comes.
+func busy(sim *jenkinssim.Controller) {
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for sim.State().Running == 0 && time.Now().Before(deadline) {
+		<-tick.C
+	}
 }
 
 func mustFault(t *testing.T, c *jenkinssim.Controller, f jenkinssim.Fault) {

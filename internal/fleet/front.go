@@ -62,6 +62,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBuilds bounds allBuilds in a job's JSON. Default: 10000.
 	MaxBuilds int
+	// MaxFormBytes bounds the body of a trigger (its form): a larger one
+	// is refused with 413 and nothing is queued. Default: 10 MiB.
+	MaxFormBytes int64
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBuilds <= 0 {
 		c.MaxBuilds = 10000
+	}
+	if c.MaxFormBytes <= 0 {
+		c.MaxFormBytes = 10 << 20
 	}
 	return c
 }

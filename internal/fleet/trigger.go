@@ -21,8 +21,7 @@ import (
 func (f *Front) serveTrigger(q *req) {
 	r := q.r
 	withParams := q.rest[0] == "buildWithParameters"
-	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
+	if !parseTriggerForm(q, f.cfg.MaxFormBytes) {
 		return
 	}
 	token, hasToken := r.Form["token"]
@@ -93,6 +92,38 @@ func (f *Front) serveTrigger(q *req) {
 	q.w.WriteHeader(http.StatusCreated)
 }
 
+// parseTriggerForm reads a trigger's query and form (urlencoded or
+// multipart), at most limit bytes of body: a larger one is 413 and
+// nothing is queued. (ParseMultipartForm alone would not say so: for a
+// body that is not multipart it returns ErrNotMultipart, not ParseForm's
+// "too large", and the build would run with the job's defaults.)
+func parseTriggerForm(q *req, limit int64) bool {
+	r := q.r
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(q.w, r.Body, limit)
+	}
+	err := r.ParseForm()
+	if err == nil {
+		if err = r.ParseMultipartForm(1 << 20); errors.Is(err, http.ErrNotMultipart) {
+			err = nil
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		jenkins.Failure(q.w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"the build request's form is larger than %d bytes: nothing was queued; send fewer or smaller parameters (the front door's --fleet-max-form-bytes)", limit))
+		return false
+	case err != nil:
+		jenkins.Failure(q.w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
+}
+
+// maxDelay is the longest delay= taken, as the admin API's delaySeconds.
+const maxDelay = 30 * 24 * time.Hour
+
 // parseDelay reads delay= as Jenkins' TimeDuration.fromString: "10sec" is
 // ten seconds, a bare "10" ten milliseconds; whole seconds count. No
 // delay means at once: jenkinds has no quiet period of its own.
@@ -109,6 +140,9 @@ func parseDelay(form url.Values) (time.Duration, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("Invalid time duration value: %s", v[0])
+	}
+	if n > int64(maxDelay/mult) {
+		return 0, fmt.Errorf("Invalid time duration value: %s: longer than %d days, the longest delay jenkinds takes", v[0], maxDelay/(24*time.Hour))
 	}
 	return (time.Duration(n) * mult).Truncate(time.Second), nil
 }

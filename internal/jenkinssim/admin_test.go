@@ -371,3 +371,22 @@ func TestInstallNecessaryPluginsAnswers(t *testing.T) {
 		t.Errorf("updateCenter: %v, want restartRequiredForCompletion", uc)
 	}
 }
+
+// The fault API does not answer a request that came through a proxy.
+func TestFaultAPINotThroughAProxy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, h := range []string{"X-Forwarded-For", "Forwarded"} {
+		req, _ := http.NewRequest("POST", b.c.URL()+"__sim/faults", strings.NewReader(`{"kind":"down"}`))
+		req.Header.Set(h, "for=192.0.2.1")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST /__sim/faults with %s: %d, want 404", h, res.StatusCode)
+		}
+	}
+	b.status("GET", "/api/json", "", 200) // still up
+}

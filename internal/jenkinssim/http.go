@@ -36,6 +36,12 @@ var unprotected = map[string]bool{
 func (c *Controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.stats.requests.Add(1)
 	if strings.HasPrefix(r.URL.Path, "/__sim/") {
+		if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
+			// Through a proxy, from anyone: the fault API is for whoever
+			// runs the simulator, on its own port.
+			jenkins.NotFound(w)
+			return
+		}
 		c.serveSim(w, r)
 		return
 	}

@@ -41,7 +41,7 @@ type Config struct {
 	// controller's writes do not linger. Default: 10m.
 	ForgetAfter time.Duration
 	// MaxConfigBytes bounds a submitted config.xml; a larger body is
-	// refused with 400. Default: 10 MiB.
+	// refused with 413. Default: 10 MiB.
 	MaxConfigBytes int64
 }
 

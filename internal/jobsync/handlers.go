@@ -169,7 +169,12 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, cluster string,
 // does not parse).
 func (s *Service) readConfigBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxConfigBytes))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		jenkins.Failure(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("config.xml is larger than %d bytes: nothing was written", s.cfg.MaxConfigBytes))
+		return nil, false
+	case err != nil:
 		jenkins.Failure(w, http.StatusBadRequest, "read config.xml: "+err.Error())
 		return nil, false
 	}

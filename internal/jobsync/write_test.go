@@ -451,3 +451,23 @@ func TestWriteHedgesPastAFrozenController(t *testing.T) {
 		t.Errorf("the job is not on %s", en.sim(1).Name())
 	}
 }
+
+// A config.xml above MaxConfigBytes is 413 and nothing is written.
+func TestOversizedConfigIsRefused(t *testing.T) {
+	t.Parallel()
+	en := setup(t, sqlite(t), 2, func(c *jobsync.Config) { c.MaxConfigBytes = 1 << 10 })
+	big := freestyle(strings.Repeat("x", 2<<10))
+	if r := en.create("big", big); r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "larger than 1024 bytes") {
+		t.Errorf("createItem of %d bytes: %d %q, want 413 naming the limit", len(big), r.status, r.body)
+	}
+	en.wantMissing("big", 0, 1)
+	if r := en.create("small", freestyle("fits")); r.status != http.StatusOK {
+		t.Fatalf("createItem within the limit: %d %s", r.status, r.body)
+	}
+	if r := en.frontDo("POST", "/job/small/config.xml", "application/xml", big); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST config.xml of %d bytes: %d, want 413", len(big), r.status)
+	}
+	if !strings.Contains(en.config(1, "small"), "fits") {
+		t.Errorf("the job changed after a refused write")
+	}
+}

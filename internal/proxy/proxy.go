@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jenkinds/jenkinds/internal/balance"
 	"github.com/jenkinds/jenkinds/internal/controller"
+	"github.com/jenkinds/jenkinds/internal/jenkins"
 )
 
 // Proxy is the front door.
@@ -117,6 +119,10 @@ func stateOf(r *http.Request) *reqState {
 
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if simulatorOnly(r.URL.Path) {
+		jenkins.NotFound(w) // what a Jenkins controller answers there
+		return
+	}
 	st := &reqState{start: time.Now(), cluster: p.clusterFor(r.Host), browser: r.Header.Get("Authorization") == "", in: r}
 	upgrade := r.Header.Get("Upgrade") != ""
 	idempotent := (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions) &&
@@ -142,6 +148,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.log.Info("request", "method", r.Method, "path", r.URL.Path, "cluster", st.cluster, "controller", name,
 			"duration", time.Since(st.start).Round(time.Microsecond), "remote", r.RemoteAddr)
 	}
+}
+
+// simulatorOnly reports a path of the Jenkins simulator's own fault API
+// (/__sim/), in any spelling: it is never proxied, or anyone who reaches
+// the front door could take the simulated controllers down.
+func simulatorOnly(p string) bool {
+	c := path.Clean("/" + p)
+	return c == "/__sim" || strings.HasPrefix(c, "/__sim/")
 }
 
 // longLived are routes never hedged: streams, downloads, agents, the CLI.

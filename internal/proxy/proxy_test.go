@@ -340,3 +340,26 @@ func TestNotAnOpenProxy(t *testing.T) {
 		t.Errorf("the proxy dialled a host that is not a registered controller")
 	}
 }
+
+// The simulator's fault API is never proxied, however the path is spelt:
+// anyone who reaches the front door could take the controllers down.
+func TestSimulatorFaultAPINeverProxied(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 1, Config{})
+	for _, p := range []string{"/__sim/faults", "/__sim/state", "//__sim/faults", "/x/../__sim/faults", "/%5F%5Fsim/faults", "/__sim"} {
+		for _, auth := range []opt{token, nil} {
+			var opts []opt
+			if auth != nil {
+				opts = append(opts, auth)
+			}
+			resp, _ := f.do("POST", p, `{"kind":"down"}`, opts...)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("POST %s (auth %v): %d, want 404", p, auth != nil, resp.StatusCode)
+			}
+		}
+	}
+	// The controller is still up.
+	if resp, _ := f.do("GET", "/api/json", "", token); resp.StatusCode != http.StatusOK {
+		t.Errorf("after the attempts: GET /api/json %d, want 200", resp.StatusCode)
+	}
+}

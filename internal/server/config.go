@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jenkinds/jenkinds/internal/dispatch"
+	"github.com/jenkinds/jenkinds/internal/fleet"
 	"github.com/jenkinds/jenkinds/internal/health"
 	"github.com/jenkinds/jenkinds/internal/jobsync"
 	"github.com/jenkinds/jenkinds/internal/leader"
@@ -53,6 +54,9 @@ type Config struct {
 	// front door serves the one-Jenkins API from memory
 	// (--fleet-max-staleness). Default: 1s.
 	FleetMaxStaleness time.Duration
+	// Fleet tunes the front door's one-Jenkins API (--fleet-max-form-bytes).
+	// Defaults: see fleet.Config.
+	Fleet fleet.Config
 
 	// Workers tunes the worker API of build clusters (lease TTL, long-poll
 	// cap, token rules). Defaults: see workerapi.Config (lease 60s, wait

@@ -211,6 +211,7 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 	if cfg.ProxyListen != "" {
 		s.Proxy = proxy.New(cfg.Proxy, s.Pool, s.Monitor, log, proxy.NewMetrics(reg, metrics.Requests()))
 		s.Fleet = fleet.New(fleet.Options{
+			Config: cfg.Fleet,
 			Builds: s.Dispatch, Catalog: s.Catalog, Jobs: s.JobSync, Pool: s.Pool, Next: s.Proxy,
 			ClusterFor: s.Proxy.ClusterFor, Pin: proxy.Pin, AgentOwner: s.Proxy.AgentOwner,
 			Watch: s.Monitor, Log: log,
