@@ -73,7 +73,7 @@ type Catalog struct {
 	plugins plugins
 
 	verMu    sync.Mutex
-	versions map[string]*atomic.Uint64 // cluster → version, bumped on every change jenkinds makes or sees
+	versions map[string]*clusterVersion // cluster → version, bumped on every change jenkinds makes or sees
 
 	closing context.Context // cancelled by Close: reads in flight end
 	close   context.CancelFunc
@@ -88,7 +88,7 @@ func New(o Options) *Catalog {
 		o.Now = time.Now
 	}
 	c := &Catalog{cfg: o.Config.withDefaults(), pool: o.Pool, health: o.Health, log: o.Log, now: o.Now,
-		versions: map[string]*atomic.Uint64{}}
+		versions: map[string]*clusterVersion{}}
 	c.reads.init()
 	c.closing, c.close = context.WithCancel(context.Background())
 	return c
@@ -101,12 +101,18 @@ func (c *Catalog) Close() { c.close() }
 // Config returns the effective configuration.
 func (c *Catalog) Config() Config { return c.cfg }
 
-func (c *Catalog) version(cluster string) *atomic.Uint64 {
+// clusterVersion is a cluster's version and its changes under way.
+type clusterVersion struct {
+	v        atomic.Uint64
+	changing atomic.Int64
+}
+
+func (c *Catalog) version(cluster string) *clusterVersion {
 	c.verMu.Lock()
 	defer c.verMu.Unlock()
 	v, ok := c.versions[cluster]
 	if !ok {
-		v = &atomic.Uint64{}
+		v = &clusterVersion{}
 		c.versions[cluster] = v
 	}
 	return v
@@ -116,11 +122,38 @@ func (c *Catalog) version(cluster string) *atomic.Uint64 {
 // the front door (a job written, a build triggered, stopped or
 // cancelled), or read again something it keeps: what was rendered from
 // the catalog at an older version may be out of date.
-func (c *Catalog) Version(cluster string) uint64 { return c.version(cluster).Load() }
+func (c *Catalog) Version(cluster string) uint64 { return c.version(cluster).v.Load() }
 
-func (c *Catalog) bump(cluster string) { c.version(cluster).Add(1) }
+func (c *Catalog) bump(cluster string) { c.version(cluster).v.Add(1) }
 
-// Changed says builds or queue items of cluster changed (the dispatcher
-// calls it on a trigger, a stop, a cancel, and when a follow round saw
-// builds start, end or appear): what was rendered of them is out of date.
-func (c *Catalog) Changed(cluster string) { c.bump(cluster) }
+// Changing says builds or queue items of cluster are about to change in
+// jenkinds' records (the dispatcher calls it before it commits a trigger,
+// a stop, a cancel, or a follow round that saw builds start, end or
+// appear); done, called once the change is committed or failed, says it
+// is over. Each changes the version. While a change is under way the
+// cluster is not Settled: what is rendered then may predate the commit,
+// so it is not kept, and a client that saw the change (a queue item's
+// build number) never reads a render from before it.
+func (c *Catalog) Changing(cluster string) (done func()) {
+	v := c.version(cluster)
+	v.changing.Add(1)
+	v.v.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			v.v.Add(1)
+			v.changing.Add(-1)
+		})
+	}
+}
+
+// Changed is Changing and its done at once, for a change already
+// committed that nobody could have observed yet.
+func (c *Catalog) Changed(cluster string) { c.Changing(cluster)() }
+
+// Settled reports whether cluster is still at version and no change is
+// under way: what was rendered since version was read may be kept.
+func (c *Catalog) Settled(cluster string, version uint64) bool {
+	v := c.version(cluster)
+	return v.changing.Load() == 0 && v.v.Load() == version
+}

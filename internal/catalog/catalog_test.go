@@ -350,3 +350,34 @@ func TestPluginsOfAreKeptAndReadAgainAfterARestart(t *testing.T) {
 		t.Errorf("PluginsOf an unknown controller: no error")
 	}
 }
+
+// While a change is under way the cluster is not settled: what is
+// rendered then may predate the commit. Each change moves the version
+// when it begins and when it ends.
+func TestChangingUnsettlesTheCluster(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 1, catalog.Config{})
+	v0 := w.cat.Version("prod")
+	if !w.cat.Settled("prod", v0) {
+		t.Fatalf("a cluster with no change under way is not settled")
+	}
+	done := w.cat.Changing("prod")
+	v1 := w.cat.Version("prod")
+	if v1 == v0 || w.cat.Settled("prod", v1) || w.cat.Settled("prod", v0) {
+		t.Errorf("during a change: version %d (was %d), settled at it %v; want a new version, not settled", v1, v0, w.cat.Settled("prod", v1))
+	}
+	other := w.cat.Changing("prod")
+	done()
+	if w.cat.Settled("prod", w.cat.Version("prod")) {
+		t.Errorf("settled while a second change is under way")
+	}
+	other()
+	done() // twice: once counts
+	v2 := w.cat.Version("prod")
+	if v2 == v1 || !w.cat.Settled("prod", v2) || w.cat.Settled("prod", v1) {
+		t.Errorf("after the changes: version %d, settled %v; want a newer version, settled", v2, w.cat.Settled("prod", v2))
+	}
+	if !w.cat.Settled("other", w.cat.Version("other")) {
+		t.Errorf("another cluster is unsettled by prod's changes")
+	}
+}

@@ -96,8 +96,18 @@ func (f *follower) apply(ctx context.Context, id int64, session string, decs []d
 		return nil
 	}
 	requeued, ended, changed := false, 0, len(directs) > 0
+	for _, d := range decs {
+		changed = changed || d.kind != decQueued && d.kind != decFence
+	}
+	if changed {
+		// Builds start, end or appear: what the front door rendered of the
+		// cluster's jobs and queue is out of date from the commit on (a
+		// client that saw a build start never reads an older job after).
+		done := f.cat.Changing(f.clusterOf(id))
+		defer done()
+	}
 	err := f.st.writeAs(ctx, f.fence, func(tx txn) error {
-		requeued, ended, changed = false, 0, len(directs) > 0
+		requeued, ended = false, 0
 		if err := f.st.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
@@ -133,7 +143,6 @@ func (f *follower) apply(ctx context.Context, id int64, session string, decs []d
 			if err != nil {
 				return fmt.Errorf("build %d attempt %d: %w", d.w.BuildID, d.w.Attempt.Attempt, err)
 			}
-			changed = changed || d.kind != decQueued && d.kind != decFence
 		}
 		for _, d := range directs {
 			if _, err := f.st.insertDirect(ctx, tx, nb, d); err != nil {
@@ -171,17 +180,9 @@ func (f *follower) apply(ctx context.Context, id int64, session string, decs []d
 		}
 	}
 	f.mu.Unlock()
-	if r := f.pool.Get(id); r != nil {
-		if ended > 0 {
-			// The room they leave is free now, not at the next round's count.
-			r.AddLive(-ended)
-		}
-		if changed {
-			// Builds started, ended or appeared: what the front door rendered
-			// of the cluster's jobs and queue is out of date (a client that
-			// saw a build start never reads an older job after).
-			f.cat.Changed(r.Instance().ClusterID)
-		}
+	if r := f.pool.Get(id); r != nil && ended > 0 {
+		// The room they leave is free now, not at the next round's count.
+		r.AddLive(-ended)
 	}
 	if requeued || ended > 0 {
 		wake(f.wakePlacer) // builds to place again, or room for more

@@ -193,14 +193,15 @@ func (s *Service) Submit(ctx context.Context, req Request) (Build, error) {
 			return Build{}, fmt.Errorf("submit build of %s: %w", req.Job, err)
 		}
 	}
+	done := s.cat.Changing(req.Cluster) // the queue and the job's JSON show it from the commit on
 	b, err := s.st.insertBuild(ctx, Build{
 		Cluster: req.Cluster, Job: req.Job, Params: req.Params, Cause: req.Cause,
 		MaxAttempts: s.cfg.MaxAttempts, NotBefore: s.now().Add(req.Delay),
 	})
+	done()
 	if err != nil {
 		return Build{}, err
 	}
-	s.cat.Changed(b.Cluster) // the queue and the job's JSON show it from now on
 	wake(s.wakePlacer)
 	return b, nil
 }
@@ -286,6 +287,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Build, error) {
 		return b, fmt.Errorf("cancel build %d: %w", id, ErrFinished)
 	}
 	var superseded *watched
+	done := s.cat.Changing(b.Cluster) // the queue and the job's JSON show it from the commit on
 	err = s.st.write(ctx, func(tx *sql.Tx) error {
 		now := s.st.clock()
 		n, err := s.st.execTx(ctx, tx, `UPDATE builds SET state = 'cancelled', reason = 'cancelled', finished_at = ?, updated_at = ?
@@ -306,13 +308,13 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Build, error) {
 		}
 		return nil
 	})
+	done()
 	if errors.Is(err, errRetry) {
 		return s.Cancel(ctx, id) // it moved on meanwhile: decide again
 	}
 	if err != nil {
 		return Build{}, fmt.Errorf("cancel build %d: %w", id, err)
 	}
-	s.cat.Changed(b.Cluster)
 	if superseded != nil && superseded.BackendQueueID != 0 {
 		s.cancelNow(ctx, superseded)
 	}
@@ -359,14 +361,15 @@ func (s *Service) Stop(ctx context.Context, id int64) (Build, error) {
 	case StateFinished, StateFailed, StateCancelled:
 		return b, nil
 	}
+	done := s.cat.Changing(b.Cluster)
 	err = s.st.writeOne(ctx, func() error {
 		_, err := s.st.db.ExecContext(ctx, s.st.db.Rebind(`UPDATE builds SET stop_requested = TRUE, updated_at = ? WHERE id = ?`), s.st.clock(), id)
 		return err
 	})
+	done()
 	if err != nil {
 		return Build{}, fmt.Errorf("stop build %d: %w", id, err)
 	}
-	s.cat.Changed(b.Cluster)
 	if a, ok := b.Current(); ok && a.BackendNumber != 0 {
 		be, err := s.backend(a.ControllerID)
 		if err == nil {

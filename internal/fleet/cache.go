@@ -139,12 +139,25 @@ func (f *Front) serveRendered(q *req, src source, render func(ctx context.Contex
 	k := q.cluster + "\x00" + string(q.scope[:]) + "\x00" + q.r.Host + "\x00" + q.r.URL.EscapedPath() + "?" + q.r.URL.RawQuery
 	key := src.key()
 	now := f.now()
-	out := f.renders.get(k)
-	if out == nil || out.key != key || now.Sub(out.at) >= f.cat.Config().MaxStaleness {
+	var out *rendered
+	switch {
+	case !f.cat.Settled(q.cluster, src.version):
+		// A change of the cluster's builds is being committed, or was since
+		// src was read: what is kept, or what a render under way makes, may
+		// predate it, and this client may have seen it. Render for this
+		// request alone.
+		out = render(q.r.Context())
+		out.partial = src.partial()
+	default:
+		out = f.renders.get(k)
+		if out != nil && out.key == key && now.Sub(out.at) < f.cat.Config().MaxStaleness {
+			break
+		}
 		v, _, _ := f.renders.flight.Do(k+"\x00"+key, func() (any, error) {
 			r := render(detached(q.r.Context()))
 			r.key, r.at, r.partial = key, now, src.partial()
-			if r.status == http.StatusOK {
+			// Kept only if no change began or ended while it was made.
+			if r.status == http.StatusOK && f.cat.Settled(q.cluster, src.version) {
 				f.renders.put(k, r)
 			}
 			return r, nil
