@@ -83,6 +83,13 @@ type Monitor struct {
 	lag     *Lag     // nil when Starvation was given
 	pings   sync.Map // controller id → *pinger: a Watch ping under way
 
+	// bg counts work started from any goroutine (event writes, records,
+	// probes): Run waits for it when it returns, and from then on such
+	// work runs in its caller (spawn). wg is the Run loop's own.
+	bgMu     sync.Mutex
+	bg       sync.WaitGroup
+	bgClosed bool
+
 	mu        sync.Mutex
 	track     map[int64]*tracker
 	clusters  map[string]*freeze // clusters whose re-dispatch is frozen
@@ -192,6 +199,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			m.wg.Wait()
+			m.bgMu.Lock()
+			m.bgClosed = true
+			m.bgMu.Unlock()
+			m.bg.Wait()
 			return nil
 		case <-tick.C:
 		}
@@ -400,7 +411,7 @@ func (m *Monitor) probeOf(ctx context.Context, r *controller.Runtime) (jenkins.S
 	abandoned := false
 	pctx, cancel := context.WithTimeout(withLabels(context.WithoutCancel(ctx), inst.Name, inst.ClusterID), m.cfg.Patience)
 	stop := context.AfterFunc(ctx, cancel) // the monitor stopping ends it
-	m.wg.Go(func() {
+	m.spawn(func() {
 		defer cancel()
 		defer stop()
 		st, err := c.Probe(pctx, inst.HealthCheckURL)
@@ -504,11 +515,30 @@ func (m *Monitor) emit(e Event) {
 	if m.events.db == nil {
 		_, _ = m.events.add(context.Background(), e)
 	} else if start {
-		m.wg.Go(m.writeEvents)
+		m.spawn(m.writeEvents)
 	}
 	for _, f := range obs {
 		f(e)
 	}
+}
+
+// spawn runs f in its own goroutine, counted in bg so that Run returns
+// only after it; once Run has returned (or while it returns), f runs in
+// the caller's goroutine instead. Work started from the request paths
+// uses it: WaitGroup.Add racing with Run's Wait would be a data race.
+func (m *Monitor) spawn(f func()) {
+	m.bgMu.Lock()
+	if m.bgClosed {
+		m.bgMu.Unlock()
+		f()
+		return
+	}
+	m.bg.Add(1)
+	m.bgMu.Unlock()
+	go func() {
+		defer m.bg.Done()
+		f()
+	}()
 }
 
 // writeEvents writes the pending events, in order, until none is left.

@@ -95,7 +95,7 @@ func (m *Monitor) eject(r *controller.Runtime, now time.Time, why string) {
 			inst := r.Instance()
 			m.metrics.ejections.WithLabelValues(inst.Name, inst.ClusterID).Inc()
 		}
-		m.wg.Go(func() { m.record(context.Background(), r, balance.Unhealthy, why, "", "") })
+		m.spawn(func() { m.record(context.Background(), r, balance.Unhealthy, why, "", "") })
 	}
 	m.Expedite(r.ID())
 }

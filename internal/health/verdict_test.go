@@ -372,7 +372,7 @@ func TestEventsStoredAndFiltered(t *testing.T) {
 			w.mon.Failure(w.pool.Get(1), errTimeout)
 			w.mon.Failure(w.pool.Get(2), errTimeout) // 2 of 2 at once: prod frozen
 			w.mon.Failure(w.pool.Get(3), errTimeout)
-			w.mon.wg.Wait() // event writes
+			w.mon.bg.Wait() // event writes
 			ev, err := w.mon.Events(context.Background(), EventFilter{ControllerID: 1})
 			if err != nil {
 				t.Fatal(err)
@@ -429,5 +429,42 @@ func TestEventsInMemoryWithoutDatabase(t *testing.T) {
 	}
 	if errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// Events emitted from request paths while Run returns: their writes are
+// waited for, and nothing races with Run's wait (go test -race).
+func TestEventsWhileRunStops(t *testing.T) {
+	t.Parallel()
+	e := dbtest.Engines(t)[0]
+	d := e.Open(t)
+	if err := d.Migrate(context.Background(), Migrations); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		pool := controller.NewPool()
+		pool.Sync([]controller.Synced{{Instance: controller.Instance{ID: 1, Name: "a", URL: "http://127.0.0.1:9/", ClusterID: "prod", MaxConnections: 1}}})
+		m := New(Options{Config: Config{Interval: time.Hour}, Pool: pool, DB: d, Replica: "r1", Log: slog.New(slog.DiscardHandler)})
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- m.Run(ctx) }()
+		emitted := make(chan struct{})
+		go func() {
+			defer close(emitted)
+			r := pool.Get(1)
+			for i := range 50 {
+				h := balance.Healthy
+				if i%2 == 0 {
+					h = balance.Unhealthy
+				}
+				m.transition(r, h, "test", SourceProbe, time.Now())
+			}
+		}()
+		cancel()
+		if err := <-ran; err != nil {
+			t.Fatal(err)
+		}
+		<-emitted
+		m.bg.Wait()
 	}
 }
