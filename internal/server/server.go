@@ -33,6 +33,7 @@ import (
 	"github.com/jenkinds/jenkinds/internal/plugins"
 	"github.com/jenkinds/jenkinds/internal/proxy"
 	"github.com/jenkinds/jenkinds/internal/queue"
+	"github.com/jenkinds/jenkinds/internal/version"
 	"github.com/jenkinds/jenkinds/internal/workerapi"
 )
 
@@ -126,6 +127,11 @@ func New(ctx context.Context, cfg Config, getenv func(string) string, log *slog.
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := version.Get()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jenkinds_build_info", Help: "Which build of jenkinds runs (always 1): its version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Short(), "goversion": build.Go},
+	}, func() float64 { return 1 }))
 	metrics := health.NewMetrics(reg, s.Pool)
 	s.Monitor = health.New(health.Options{Config: cfg.Health, Pool: s.Pool, Recorder: s.Store, DB: d, Replica: replica,
 		Log: log, Metrics: metrics})

@@ -22,6 +22,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -190,7 +191,11 @@ func TestTokenNeverInPlainText(t *testing.T) {
 	}
 	cs[0].Down()
 	r.api("POST", "/api/v1/health-checks", nil, 200)
-	bodies = append(bodies, r.api("GET", "/metrics", nil, 200))
+	metrics := r.api("GET", "/metrics", nil, 200)
+	if !bytes.Contains(metrics, []byte(`jenkinds_build_info{goversion="`+runtime.Version()+`"`)) {
+		t.Errorf("/metrics has no jenkinds_build_info with the Go version")
+	}
+	bodies = append(bodies, metrics)
 	checkFiles(t, r.dir, secretToken) // with the WAL still there
 	r.stop()
 	checkFiles(t, r.dir, secretToken) // after the checkpoint on close
