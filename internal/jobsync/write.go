@@ -219,72 +219,90 @@ var errHedged = errors.New("no answer within the hedge deadline, while another c
 // rejected, or the write refused) is the answer. Sends still under way
 // when it returns finish on their own; their targets say errHedged.
 func (s *Service) judge(ctx context.Context, cluster, job string, ts []*target, send func(b *backend) answer) (rest []*target, no *target) {
-	type result struct {
-		t     *target
-		a     answer
-		asked bool
+	proven := false
+	n, underWay, late := s.hedgedSends(ctx, ts, send, func(r sent) bool {
+		t := ts[r.i]
+		t.a, t.asked, t.answered = r.a, r.asked, true
+		switch {
+		case jenkins.CredentialsRejected(r.a.err) || r.a.kind == refused:
+			no = t
+		case r.a.kind == applied:
+			proven = true
+		}
+		return no != nil || proven
+	})
+	for _, t := range ts[:n] {
+		if !t.answered {
+			t.a, t.asked = answer{kind: unavailable, err: errHedged}, true
+		}
 	}
-	done := make(chan result, len(ts))
-	next, inFlight := 0, 0
+	if underWay > 0 && no != nil {
+		go func() {
+			for range underWay {
+				if r := <-late; r.a.kind == applied {
+					s.log.Warn("job write applied by a controller after another refused the caller: the drift check will show it",
+						"cluster", cluster, "job", job, "controller", ts[r.i].name)
+				}
+			}
+		}()
+	}
+	switch {
+	case no != nil:
+		return nil, no
+	case proven:
+		return ts[n:], nil
+	}
+	return nil, nil
+}
+
+// sent is one target's answer to a send of hedgedSends.
+type sent struct {
+	i     int // the target's index
+	a     answer
+	asked bool
+}
+
+// hedgedSends sends fn to ts one after the other, each in its own
+// goroutine on a copy of its target: the next one once the last sent
+// answered without deciding (decide returns false), or once it has not
+// answered within HedgeAfter (the one that did not answer may still
+// answer first). decide sees, in this goroutine, every answer that
+// arrives until one decides. hedgedSends returns how many targets it
+// sent to, and how many sends are still under way: their answers arrive
+// on late.
+func (s *Service) hedgedSends(ctx context.Context, ts []*target, fn func(b *backend) answer, decide func(r sent) bool) (n, underWay int, late <-chan sent) {
+	done := make(chan sent, len(ts))
 	var hedge <-chan time.Time
-	askNext := func() bool {
+	sendNext := func() bool {
 		hedge = nil
-		if next == len(ts) {
+		if n == len(ts) {
 			return false
 		}
-		t := ts[next]
-		own := *t // the answer is copied to t only while judge waits for it
+		own, i := *ts[n], n // t itself is written only from this goroutine
 		go func() {
-			s.send(ctx, &own, send)
-			done <- result{t, own.a, own.asked}
+			s.send(ctx, &own, fn)
+			done <- sent{i, own.a, own.asked}
 		}()
-		next, inFlight = next+1, inFlight+1
-		if s.cfg.HedgeAfter > 0 && next < len(ts) {
+		n, underWay = n+1, underWay+1
+		if s.cfg.HedgeAfter > 0 && n < len(ts) {
 			hedge = time.After(s.cfg.HedgeAfter)
 		}
 		return true
 	}
-	finish := func() {
-		for _, t := range ts[:next] {
-			if !t.answered {
-				t.a, t.asked = answer{kind: unavailable, err: errHedged}, true
-			}
-		}
-		if inFlight > 0 {
-			go func() {
-				for range inFlight {
-					if r := <-done; r.a.kind == applied && no != nil {
-						s.log.Warn("job write applied by a controller after another refused the caller: the drift check will show it",
-							"cluster", cluster, "job", job, "controller", r.t.name)
-					}
-				}
-			}()
-		}
-	}
-	if !askNext() {
-		return nil, nil
+	if !sendNext() {
+		return n, underWay, done
 	}
 	for {
 		select {
 		case r := <-done:
-			inFlight--
-			r.t.a, r.t.asked, r.t.answered = r.a, r.asked, true
-			switch {
-			case jenkins.CredentialsRejected(r.a.err) || r.a.kind == refused:
-				no = r.t
-				finish()
-				return nil, no
-			case r.a.kind == applied:
-				finish()
-				return ts[next:], nil
-			}
-			if inFlight == 0 && !askNext() {
-				return nil, nil
+			underWay--
+			if decide(r) || underWay == 0 && !sendNext() {
+				return n, underWay, done
 			}
 		case <-hedge:
-			s.log.Debug("job write: no answer within the hedge deadline, asking the next controller too",
-				"cluster", cluster, "job", job, "after", s.cfg.HedgeAfter)
-			askNext()
+			s.log.Debug("no answer within the hedge deadline: asking the next controller too",
+				"controller", ts[n-1].name, "after", s.cfg.HedgeAfter)
+			sendNext()
 		}
 	}
 }
@@ -378,56 +396,29 @@ func (s *Service) read(ctx context.Context, cluster, job, caller string) answer 
 	// answered within HedgeAfter is not waited for before the next is
 	// asked (it may still answer first). The first answer that is not
 	// "unavailable" is the answer.
-	done := make(chan *target, len(ts))
-	ask := func(t *target) {
-		go func() {
-			s.send(ctx, t, func(b *backend) answer {
-				if caller != "" {
-					b = b.as(caller)
-				}
-				return b.readConfig(ctx, job)
-			})
-			if caller != "" && (t.a.code == http.StatusUnauthorized || t.a.code == http.StatusForbidden) {
-				t.a.kind = refused
-			}
-			done <- t
-		}()
-	}
 	last := answer{kind: unavailable, err: errNoController}
-	var hedge <-chan time.Time
-	next, inFlight := 0, 0
-	askNext := func() bool {
-		hedge = nil
-		if next == len(ts) {
-			return false
+	var got *answer
+	s.hedgedSends(ctx, ts, func(b *backend) answer {
+		if caller != "" {
+			b = b.as(caller)
 		}
-		ask(ts[next])
-		next, inFlight = next+1, inFlight+1
-		if s.cfg.HedgeAfter > 0 && next < len(ts) {
-			hedge = time.After(s.cfg.HedgeAfter)
+		return b.readConfig(ctx, job)
+	}, func(r sent) bool {
+		a := r.a
+		if caller != "" && (a.code == http.StatusUnauthorized || a.code == http.StatusForbidden) {
+			a.kind = refused
 		}
-		return true
-	}
-	if !askNext() {
-		return last
-	}
-	for {
-		select {
-		case t := <-done:
-			inFlight--
-			if t.a.kind != unavailable {
-				return t.a
-			}
-			last = t.a
-			if inFlight == 0 && !askNext() {
-				return last
-			}
-		case <-hedge:
-			s.log.Debug("config.xml read: no answer within the hedge deadline, asking the next controller too",
-				"cluster", cluster, "job", job, "after", s.cfg.HedgeAfter)
-			askNext()
+		if a.kind != unavailable {
+			got = &a
+			return true
 		}
+		last = a
+		return false
+	})
+	if got != nil {
+		return *got
 	}
+	return last
 }
 
 func boolInt(b bool) int {
